@@ -1,0 +1,38 @@
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { UserError, errorMessage } from './errors.js';
+import { exportCommand } from './commands/export.js';
+import { loadCommand } from './commands/load.js';
+import { queryCommand } from './commands/query.js';
+import { assertCommand, transformCommand } from './commands/transform.js';
+
+function fail(error: unknown): never {
+  const message = errorMessage(error);
+  process.stderr.write(`orchestrator: ${message}\n`);
+  if (!(error instanceof UserError) && process.env.ORCHESTRATOR_DEBUG && error instanceof Error) {
+    process.stderr.write(`${error.stack}\n`);
+  }
+  process.exit(error instanceof UserError ? error.exitCode : 1);
+}
+
+process.env.METADATA_SERVER_DETECTION ??= 'none';
+
+try {
+  await yargs(hideBin(process.argv))
+    .scriptName('orchestrator')
+    .usage('$0 <command> [options]\n\nRuns the chat-events ELT pipeline: Dataform models on a local DuckDB warehouse.')
+    .command(loadCommand)
+    .command(transformCommand)
+    .command(assertCommand)
+    .command(exportCommand)
+    .command(queryCommand)
+    .demandCommand(1, 'name a command (see --help)')
+    .strict()
+    .fail((message, error) => fail(error ?? new UserError(`${message}\nsee 'orchestrator --help'`, 2)))
+    .help()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .parseAsync();
+} catch (error) {
+  fail(error);
+}

@@ -1,0 +1,72 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError, errorMessage } from './errors.js';
+import { type Target, validateIdentifier, validateTarget } from './identifiers.js';
+
+/** The repository root: the Dataform project ships with the orchestrator. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ProjectConfig {
+  projectDir: string;
+  /** The Google Cloud project (Dataform's defaultDatabase). */
+  database: string;
+  modelsDataset: string;
+  assertionsDataset: string;
+  vars: Record<string, string>;
+  raw: Target;
+}
+
+/** Reads and validates dataform.json: the one place that names the project, datasets and raw table. */
+export function loadProjectConfig(projectDir: string): ProjectConfig {
+  const file = path.join(projectDir, 'dataform.json');
+  if (!existsSync(file)) throw new UserError(`no dataform.json in ${projectDir}`);
+  let json: {
+    defaultDatabase?: unknown; defaultSchema?: unknown; assertionSchema?: unknown; vars?: Record<string, unknown>;
+  };
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UserError(`${file} is not valid JSON: ${errorMessage(error)}`);
+  }
+  const text = (value: unknown, key: string): string => {
+    if (typeof value !== 'string' || value === '') throw new UserError(`${file}: ${key} must be a non-empty string`);
+    return value;
+  };
+  const vars = Object.fromEntries(Object.entries(json.vars ?? {}).map(([k, v]) => [k, text(v, `vars.${k}`)]));
+  const database = validateIdentifier('project', text(json.defaultDatabase, 'defaultDatabase'), file);
+  const raw = validateTarget(
+    { database, schema: text(vars.rawDataset, 'vars.rawDataset'), name: text(vars.rawTable, 'vars.rawTable') },
+    file,
+  );
+  return {
+    projectDir,
+    database,
+    modelsDataset: validateIdentifier('dataset', text(json.defaultSchema, 'defaultSchema'), file),
+    assertionsDataset: validateIdentifier('dataset', text(json.assertionSchema, 'assertionSchema'), file),
+    vars,
+    raw,
+  };
+}
+
+/** Parses `--vars key=value,key2=value2` (Dataform's syntax) into an object. */
+export function parseVars(values: string[] | undefined): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const pair of (values ?? []).flatMap((v) => v.split(','))) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(pair.trim());
+    if (!match) throw new UserError(`--vars expects key=value pairs, got ${JSON.stringify(pair)}`);
+    vars[match[1]!] = match[2]!;
+  }
+  return vars;
+}
+
+/** Where local state lives: the DuckDB file and, later, the emulator's pid and the bucket folder. */
+export interface Workdir {
+  dir: string;
+  warehouseFile: string;
+}
+
+export function resolveWorkdir(dir: string): Workdir {
+  const absolute = path.resolve(dir);
+  return { dir: absolute, warehouseFile: path.join(absolute, 'warehouse.duckdb') };
+}

@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+import type { Target } from '../identifiers.js';
+
+/** The subset of `dataform compile --json` output (Dataform 3.x) that the runners use. */
+export interface CompiledTable {
+  type: 'table' | 'view' | 'incremental';
+  target: Target;
+  query: string;
+  incrementalQuery?: string;
+  preOps?: string[];
+  postOps?: string[];
+  incrementalPreOps?: string[];
+  incrementalPostOps?: string[];
+  uniqueKey?: string[];
+  dependencyTargets?: Target[];
+  tags?: string[];
+  disabled?: boolean;
+  fileName: string;
+  bigquery?: { partitionBy?: string; clusterBy?: string[]; updatePartitionFilter?: string };
+}
+
+export interface CompiledAssertion {
+  target: Target;
+  query: string;
+  dependencyTargets?: Target[];
+  tags?: string[];
+  disabled?: boolean;
+  fileName: string;
+  parentAction?: Target;
+}
+
+export interface CompiledOperation {
+  target: Target;
+  queries: string[];
+  dependencyTargets?: Target[];
+  tags?: string[];
+  disabled?: boolean;
+  hasOutput?: boolean;
+  fileName: string;
+}
+
+export interface CompiledDeclaration {
+  target: Target;
+  fileName: string;
+}
+
+export interface CompiledGraph {
+  projectConfig: {
+    defaultDatabase: string;
+    defaultSchema: string;
+    assertionSchema: string;
+    defaultLocation?: string;
+    vars?: Record<string, string>;
+  };
+  tables?: CompiledTable[];
+  assertions?: CompiledAssertion[];
+  operations?: CompiledOperation[];
+  declarations?: CompiledDeclaration[];
+  graphErrors?: { compilationErrors?: { fileName?: string; message?: string; stack?: string }[] };
+}
+
+export type Vars = Record<string, string>;
+
+/** Path of the Dataform CLI entry point installed with the project (never a global install). */
+function dataformCliPath(projectDir: string): string {
+  const require = createRequire(path.join(projectDir, 'package.json'));
+  try {
+    return require.resolve('@dataform/cli/bundle.js');
+  } catch {
+    throw new UserError(`@dataform/cli is not installed in ${projectDir}: run 'npm ci' there first`);
+  }
+}
+
+function formatVars(vars: Vars): string {
+  return Object.entries(vars)
+    .map(([key, value]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || /[,=]/.test(value)) {
+        throw new UserError(`invalid Dataform var ${key}=${value}: names are identifiers, values have no ',' or '='`);
+      }
+      return `${key}=${value}`;
+    })
+    .join(',');
+}
+
+/**
+ * Compiles the Dataform project with the official CLI (`dataform compile --json`): the CLI cannot be
+ * imported (its bundle runs on load), so it is spawned and its clean JSON stdout parsed.
+ */
+export async function compileProject(projectDir: string, vars: Vars): Promise<CompiledGraph> {
+  if (!existsSync(path.join(projectDir, 'dataform.json'))) {
+    throw new UserError(`no dataform.json in ${projectDir}: pass --project-dir pointing at the Dataform project`);
+  }
+  const args = [dataformCliPath(projectDir), 'compile', projectDir, '--json'];
+  if (Object.keys(vars).length > 0) args.push(`--vars=${formatVars(vars)}`);
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+    (resolve, reject) => {
+      const child = spawn(process.execPath, args, { cwd: projectDir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+      child.on('error', reject);
+      child.on('close', (exitCode) =>
+        resolve({ code: exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+      );
+    },
+  );
+  let graph: CompiledGraph;
+  try {
+    graph = JSON.parse(stdout) as CompiledGraph;
+  } catch {
+    const detail = (stderr || stdout).replace(/\x1b\[[0-9;]*m/g, '').trim().split('\n')[0] ?? '';
+    throw new UserError(`dataform compile failed (exit ${code}): ${detail}`);
+  }
+  const errors = graph.graphErrors?.compilationErrors ?? [];
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `  ${e.fileName ?? '?'}: ${e.message ?? e.stack ?? 'unknown error'}`);
+    throw new UserError(`dataform compile found ${errors.length} error(s):\n${lines.join('\n')}`);
+  }
+  return graph;
+}

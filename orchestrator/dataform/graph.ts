@@ -1,0 +1,90 @@
+import { UserError } from '../errors.js';
+import { type Target, targetKey, validateTarget } from '../identifiers.js';
+import type { CompiledAssertion, CompiledGraph, CompiledOperation, CompiledTable } from './compile.js';
+
+export type Action =
+  | { kind: 'declaration'; name: string; target: Target; dependencies: string[]; tags: string[] }
+  | { kind: 'table'; name: string; target: Target; dependencies: string[]; tags: string[]; table: CompiledTable }
+  | { kind: 'assertion'; name: string; target: Target; dependencies: string[]; tags: string[]; assertion: CompiledAssertion }
+  | { kind: 'operation'; name: string; target: Target; dependencies: string[]; tags: string[]; operation: CompiledOperation };
+
+export interface Selection {
+  actions?: string[];
+  tags?: string[];
+  includeDependencies?: boolean;
+  includeDependents?: boolean;
+  /** Keep only assertions (used by `orchestrator assert`). */
+  assertionsOnly?: boolean;
+}
+
+function common(target: Target, dependencyTargets: Target[] | undefined, tags: string[] | undefined, fileName: string) {
+  validateTarget(target, fileName);
+  return { name: targetKey(target), target, dependencies: (dependencyTargets ?? []).map(targetKey), tags: tags ?? [] };
+}
+
+/** Every enabled action of a compiled graph, in an order where each comes after its dependencies. */
+export function actionsInDependencyOrder(graph: CompiledGraph): Action[] {
+  const actions: Action[] = [
+    ...(graph.declarations ?? []).map((d): Action => ({ kind: 'declaration', ...common(d.target, [], [], d.fileName) })),
+    ...(graph.tables ?? []).filter((t) => !t.disabled).map((t): Action => ({ kind: 'table', ...common(t.target, t.dependencyTargets, t.tags, t.fileName), table: t })),
+    ...(graph.operations ?? []).filter((o) => !o.disabled).map((o): Action => ({ kind: 'operation', ...common(o.target, o.dependencyTargets, o.tags, o.fileName), operation: o })),
+    ...(graph.assertions ?? []).filter((a) => !a.disabled).map((a): Action => ({ kind: 'assertion', ...common(a.target, a.dependencyTargets, a.tags, a.fileName), assertion: a })),
+  ];
+  const byName = new Map(actions.map((a) => [a.name, a]));
+  const ordered: Action[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (action: Action, path: string[]) => {
+    const seen = state.get(action.name);
+    if (seen === 'done') return;
+    if (seen === 'visiting') throw new UserError(`dependency cycle: ${[...path, action.name].join(' -> ')}`);
+    state.set(action.name, 'visiting');
+    for (const dependency of action.dependencies) {
+      const upstream = byName.get(dependency);
+      if (!upstream) throw new UserError(`${action.name} depends on ${dependency}, which is not in the project`);
+      visit(upstream, [...path, action.name]);
+    }
+    state.set(action.name, 'done');
+    ordered.push(action);
+  };
+  for (const action of [...actions].sort((a, b) => a.name.localeCompare(b.name))) visit(action, []);
+  return ordered;
+}
+
+/** Matches `dataform run --actions`: a full `db.schema.name`, `schema.name`, or a bare name. */
+function matchesName(action: Action, requested: string): boolean {
+  const { database, schema, name } = action.target;
+  return requested === name || requested === `${schema}.${name}` || requested === `${database}.${schema}.${name}`;
+}
+
+/** Selects actions like `dataform run`: by name and/or tag, optionally widened to dependencies or dependents. */
+export function selectActions(ordered: Action[], selection: Selection): Action[] {
+  const filtered = Boolean(selection.actions?.length || selection.tags?.length);
+  let chosen = new Set(
+    ordered
+      .filter((a) => !filtered ||
+        (selection.actions ?? []).some((requested) => matchesName(a, requested)) ||
+        (selection.tags ?? []).some((tag) => a.tags.includes(tag)))
+      .map((a) => a.name),
+  );
+  for (const requested of selection.actions ?? []) {
+    if (!ordered.some((a) => matchesName(a, requested))) throw new UserError(`no action named ${requested}`);
+  }
+  const byName = new Map(ordered.map((a) => [a.name, a]));
+  if (selection.includeDependencies) {
+    const stack = [...chosen];
+    while (stack.length > 0) {
+      for (const dependency of byName.get(stack.pop()!)?.dependencies ?? []) {
+        if (!chosen.has(dependency)) { chosen.add(dependency); stack.push(dependency); }
+      }
+    }
+  }
+  if (selection.includeDependents) {
+    for (const action of ordered) {
+      if (action.dependencies.some((d) => chosen.has(d))) chosen.add(action.name);
+    }
+  }
+  if (selection.assertionsOnly) {
+    chosen = new Set([...chosen].filter((name) => byName.get(name)?.kind === 'assertion'));
+  }
+  return ordered.filter((a) => chosen.has(a.name) && a.kind !== 'declaration');
+}

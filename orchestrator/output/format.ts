@@ -1,0 +1,53 @@
+import { Timestamp, type Row, type Value } from '../warehouse/warehouse.js';
+
+/** A value as JSON text: BIGINTs as bare integers (never rounded), timestamps as RFC 3339 UTC. */
+export function jsonValue(value: Value): string {
+  if (value === null) return 'null';
+  if (value instanceof Timestamp) return JSON.stringify(value.toRfc3339());
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number') return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+  return JSON.stringify(value);
+}
+
+export function ndjsonLine(row: Row, columns: string[]): string {
+  return `{${columns.map((c) => `${JSON.stringify(c)}:${jsonValue(row[c] ?? null)}`).join(',')}}`;
+}
+
+export function jsonRows(rows: Row[], columns: string[]): string {
+  return `[${rows.map((row) => ndjsonLine(row, columns)).join(',')}]`;
+}
+
+export function textValue(value: Value): string {
+  if (value === null) return '';
+  if (value instanceof Timestamp) return value.toRfc3339();
+  return String(value);
+}
+
+function csvField(value: Value): string {
+  const text = textValue(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+export function csvLine(values: Value[]): string {
+  return values.map(csvField).join(',');
+}
+
+/** A plain aligned table for terminals; NULL shows as NULL. */
+export function textTable(columns: string[], rows: Row[]): string {
+  const cells = rows.map((row) => columns.map((c) => (row[c] === null || row[c] === undefined ? 'NULL' : textValue(row[c]!))));
+  const widths = columns.map((c, i) => Math.min(60, Math.max(c.length, ...cells.map((r) => r[i]!.length))));
+  const clip = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width));
+  const line = (values: string[]) => values.map((v, i) => clip(v, widths[i]!)).join('  ').trimEnd();
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+/** A row as plain JSON-serialisable values (for --json summaries; exports use ndjsonLine). */
+export function plainRow(row: Row): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(row).map(([key, value]) => {
+      if (value instanceof Timestamp) return [key, value.toRfc3339()];
+      if (typeof value === 'bigint') return [key, Number.isSafeInteger(Number(value)) ? Number(value) : value.toString()];
+      return [key, value];
+    }),
+  );
+}

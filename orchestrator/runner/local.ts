@@ -1,0 +1,34 @@
+import { compileProject } from '../dataform/compile.js';
+import { actionsInDependencyOrder, selectActions, type Selection } from '../dataform/graph.js';
+import type { ProjectConfig, Workdir } from '../config.js';
+import { DuckDbWarehouse } from '../warehouse/duckdb.js';
+import { runActions, type ActionResult, type RunSummary } from './run.js';
+
+export async function openLocalWarehouse(project: ProjectConfig, workdir: Workdir, readOnly = false): Promise<DuckDbWarehouse> {
+  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, readOnly });
+}
+
+export interface LocalTransformOptions {
+  project: ProjectConfig;
+  workdir: Workdir;
+  selection?: Selection;
+  fullRefresh?: boolean;
+  vars?: Record<string, string>;
+  onActionDone?: (result: ActionResult) => void;
+}
+
+/** Compiles the Dataform project for DuckDB and runs the selected actions on the local warehouse. */
+export async function transformLocal(options: LocalTransformOptions): Promise<RunSummary & { compileSeconds: number }> {
+  const compileStarted = performance.now();
+  const graph = await compileProject(options.project.projectDir, { ...options.vars, engine: 'duckdb' });
+  const compileSeconds = (performance.now() - compileStarted) / 1000;
+  const actions = selectActions(actionsInDependencyOrder(graph), options.selection ?? {});
+  const warehouse = await openLocalWarehouse(options.project, options.workdir);
+  try {
+    await warehouse.ensureRawTable(options.project.raw);
+    const summary = await runActions(warehouse, actions, { fullRefresh: options.fullRefresh, onActionDone: options.onActionDone });
+    return { ...summary, compileSeconds };
+  } finally {
+    await warehouse.close();
+  }
+}

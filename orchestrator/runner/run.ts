@@ -1,0 +1,123 @@
+import { errorMessage } from '../errors.js';
+import type { Action } from '../dataform/graph.js';
+import type { Row, Warehouse } from '../warehouse/warehouse.js';
+
+/** Views and tables with this tag hold odd-but-legal data: their rows are reported, never a failure. */
+export const REPORT_TAG = 'report';
+const SAMPLE_ROWS = 5;
+
+export interface ActionResult {
+  name: string;
+  kind: 'table' | 'view' | 'incremental' | 'assertion' | 'operation';
+  status: 'ok' | 'failed' | 'skipped';
+  seconds: number;
+  /** How the action ran: created, replaced, merged, inserted. */
+  mode?: string;
+  /** Rows in the table after the action (tables), or rows returned (assertions and reports). */
+  rows?: number;
+  sample?: Row[];
+  error?: string;
+  reported?: boolean;
+}
+
+export interface RunOptions {
+  fullRefresh?: boolean;
+  onActionDone?: (result: ActionResult) => void;
+}
+
+export interface RunSummary {
+  ok: boolean;
+  seconds: number;
+  actions: ActionResult[];
+}
+
+function actionKind(action: Exclude<Action, { kind: 'declaration' }>): ActionResult['kind'] {
+  return action.kind === 'table' ? action.table.type : action.kind;
+}
+
+async function runStatements(warehouse: Warehouse, statements: string[] | undefined): Promise<void> {
+  for (const sql of statements ?? []) await warehouse.execute(sql);
+}
+
+/** Runs one action with Dataform's semantics for its type; returns how it ran and the rows it left or found. */
+async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: 'declaration' }>, options: RunOptions) {
+  const { target } = action;
+  await warehouse.ensureDataset(target.database, target.schema);
+  if (action.kind === 'operation') {
+    await runStatements(warehouse, action.operation.queries);
+    return { mode: 'executed' };
+  }
+  if (action.kind === 'assertion') {
+    await warehouse.createOrReplaceView(target, action.assertion.query);
+    const rows = await warehouse.countRows(target);
+    const sample = rows > 0 ? (await warehouse.query(`SELECT * FROM \`${action.name}\``, SAMPLE_ROWS)).rows : undefined;
+    return { mode: 'checked', rows, sample };
+  }
+  const table = action.table;
+  const existing = await warehouse.relationKind(target);
+  if (table.type === 'view') {
+    if (existing === 'table') await warehouse.drop(target, 'table');
+    await warehouse.createOrReplaceView(target, table.query);
+    if (!action.tags.includes(REPORT_TAG)) return { mode: 'replaced' };
+    const rows = await warehouse.countRows(target);
+    const sample = rows > 0 ? (await warehouse.query(`SELECT * FROM \`${action.name}\``, SAMPLE_ROWS)).rows : undefined;
+    return { mode: 'replaced', rows, sample };
+  }
+  if (existing === 'view') await warehouse.drop(target, 'view');
+  const incremental = table.type === 'incremental' && existing === 'table' && !options.fullRefresh;
+  if (incremental) {
+    await runStatements(warehouse, table.incrementalPreOps);
+    const columns = await warehouse.columnNames(target);
+    const query = table.incrementalQuery ?? table.query;
+    if (table.uniqueKey?.length) await warehouse.mergeInto(target, query, table.uniqueKey, columns);
+    else await warehouse.insertInto(target, query, columns);
+    await runStatements(warehouse, table.incrementalPostOps);
+  } else {
+    await runStatements(warehouse, table.preOps);
+    await warehouse.createOrReplaceTable(target, table.query, {
+      partitionBy: table.bigquery?.partitionBy,
+      clusterBy: table.bigquery?.clusterBy,
+    });
+    await runStatements(warehouse, table.postOps);
+  }
+  const mode = incremental ? (table.uniqueKey?.length ? 'merged' : 'inserted') : existing ? 'replaced' : 'created';
+  return { mode, rows: await warehouse.countRows(target) };
+}
+
+/**
+ * Executes selected actions in dependency order, as `dataform run` does: an action whose upstream
+ * failed is skipped, independent actions still run, and an assertion that returns rows fails.
+ */
+export async function runActions(warehouse: Warehouse, actions: Action[], options: RunOptions = {}): Promise<RunSummary> {
+  const results = new Map<string, ActionResult>();
+  for (const action of actions) {
+    if (action.kind === 'declaration') continue;
+    const kind = actionKind(action);
+    const blocked = action.dependencies.find((d) => {
+      const status = results.get(d)?.status;
+      return status === 'failed' || status === 'skipped';
+    });
+    let result: ActionResult;
+    if (blocked) {
+      result = { name: action.name, kind, status: 'skipped', seconds: 0, error: `upstream ${blocked} did not succeed` };
+    } else {
+      const started = performance.now();
+      try {
+        const outcome = await runAction(warehouse, action, options);
+        const seconds = (performance.now() - started) / 1000;
+        const failedAssertion = action.kind === 'assertion' && (outcome.rows ?? 0) > 0;
+        result = {
+          name: action.name, kind, status: failedAssertion ? 'failed' : 'ok', seconds, ...outcome,
+          ...(failedAssertion ? { error: `assertion failed: ${outcome.rows} row(s) violate it` } : {}),
+          ...(action.tags.includes(REPORT_TAG) ? { reported: true } : {}),
+        };
+      } catch (error) {
+        result = { name: action.name, kind, status: 'failed', seconds: (performance.now() - started) / 1000, error: errorMessage(error) };
+      }
+    }
+    results.set(action.name, result);
+    options.onActionDone?.(result);
+  }
+  const list = [...results.values()];
+  return { ok: list.every((r) => r.status === 'ok'), seconds: list.reduce((sum, r) => sum + r.seconds, 0), actions: list };
+}

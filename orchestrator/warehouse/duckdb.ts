@@ -1,0 +1,254 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import {
+  BOOLEAN,
+  DuckDBConnection,
+  DuckDBInstance,
+  DuckDBScalarFunction,
+  DuckDBTimestampTZValue,
+  DuckDBTypeId,
+  type DuckDBResultReader,
+  type DuckDBValue,
+  VARCHAR,
+} from '@duckdb/node-api';
+import { UserError, errorMessage } from '../errors.js';
+import type { Target } from '../identifiers.js';
+import { RAW_COLUMNS, Timestamp, type QueryResult, type RawRow, type Row, type TableOptions, type Value, type Warehouse } from './warehouse.js';
+
+const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const quoteTarget = (t: Target) => [t.database, t.schema, t.name].map(quoteIdentifier).join('.');
+const quoteLiteral = (value: string) => `'${value.replaceAll("'", "''")}'`;
+
+/**
+ * Rewrites the two lexical forms that Dataform's BigQuery output uses and DuckDB reads differently:
+ * - backticked `project.dataset.table` names become double-quoted three-part names (the database file
+ *   is attached under the project's name with one schema per dataset, so they resolve as-is);
+ * - `\'` inside a string literal (how Dataform quotes rowConditions labels) becomes `''`.
+ * Everything else, other escapes included, is left to DuckDB; comments and strings are skipped over.
+ */
+export function bigQueryLexicalToDuckDb(sql: string): string {
+  let out = '';
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i]!;
+    if (c === '`') {
+      const end = sql.indexOf('`', i + 1);
+      if (end < 0) return out + sql.slice(i);
+      out += sql.slice(i + 1, end).split('.').map(quoteIdentifier).join('.');
+      i = end + 1;
+    } else if (c === "'") {
+      out += "'";
+      i++;
+      while (i < sql.length && sql[i] !== "'") {
+        if (sql[i] === '\\' && sql[i + 1] === "'") { out += "''"; i += 2; }
+        else if (sql[i] === '\\' && i + 1 < sql.length) { out += sql.slice(i, i + 2); i += 2; }
+        else out += sql[i++];
+      }
+      if (i < sql.length) { out += "'"; i++; }
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      const stop = end < 0 ? sql.length : end;
+      out += sql.slice(i, stop);
+      i = stop;
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      const stop = end < 0 ? sql.length : end + 2;
+      out += sql.slice(i, stop);
+      i = stop;
+    } else if (c === '"') {
+      const end = sql.indexOf('"', i + 1);
+      const stop = end < 0 ? sql.length : end + 1;
+      out += sql.slice(i, stop);
+      i = stop;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+function isStrictJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `strict_json_valid(text)`: RFC 8259 validity as BigQuery's PARSE_JSON judges it. DuckDB's
+ * json_valid also accepts trailing commas and NaN, which would turn a reject into a valid event.
+ */
+const strictJsonValid = DuckDBScalarFunction.create({
+  name: 'strict_json_valid',
+  returnType: BOOLEAN,
+  parameterTypes: [VARCHAR],
+  mainFunction: (_info, input, output) => {
+    const texts = input.getColumnVector(0);
+    for (let row = 0; row < input.rowCount; row++) {
+      const text = texts.getItem(row);
+      output.setItem(row, typeof text === 'string' ? isStrictJson(text) : null);
+    }
+    output.flush();
+  },
+});
+
+function toValue(value: DuckDBValue, typeId: DuckDBTypeId): Value {
+  if (value === null) return null;
+  if (value instanceof DuckDBTimestampTZValue) return new Timestamp(value.micros);
+  if (typeId === DuckDBTypeId.TIMESTAMP && typeof value === 'object' && 'micros' in value) {
+    return new Timestamp((value as { micros: bigint }).micros);
+  }
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return value;
+  }
+  return String(value);
+}
+
+function readRows(reader: DuckDBResultReader): QueryResult {
+  const columns = reader.columnNames();
+  const typeIds = reader.columnTypes().map((t) => t.typeId);
+  const rows = reader.getRows().map((values) => {
+    const row: Row = {};
+    values.forEach((value, i) => { row[columns[i]!] = toValue(value, typeIds[i]!); });
+    return row;
+  });
+  return { columns, rows };
+}
+
+export interface DuckDbOptions {
+  /** The project id the DuckDB file is attached as, so BigQuery's three-part names resolve. */
+  database: string;
+  readOnly?: boolean;
+}
+
+/** The local warehouse: one DuckDB file in the work directory, in UTC, one schema per dataset. */
+export class DuckDbWarehouse implements Warehouse {
+  readonly engine = 'duckdb';
+
+  private constructor(private readonly connection: DuckDBConnection, private readonly instance: DuckDBInstance) {}
+
+  static async open(file: string, options: DuckDbOptions): Promise<DuckDbWarehouse> {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    try {
+      await connection.run(`SET TimeZone = 'UTC'`);
+      connection.registerScalarFunction(strictJsonValid);
+      await connection.run(
+        `ATTACH ${quoteLiteral(file)} AS ${quoteIdentifier(options.database)}${options.readOnly ? ' (READ_ONLY)' : ''}`,
+      );
+      await connection.run(`USE ${quoteIdentifier(options.database)}`);
+    } catch (error) {
+      connection.closeSync();
+      instance.closeSync();
+      const message = errorMessage(error);
+      if (/lock/i.test(message)) {
+        throw new UserError(`the warehouse ${file} is in use by another process; wait for it to finish (${message.split('\n')[0]})`);
+      }
+      if (options.readOnly && /does not exist|No such file/i.test(message)) {
+        throw new UserError(`no warehouse at ${file}: run 'orchestrator transform' (or load data) first`);
+      }
+      throw error;
+    }
+    return new DuckDbWarehouse(connection, instance);
+  }
+
+  async ensureDataset(database: string, schema: string): Promise<void> {
+    await this.connection.run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(database)}.${quoteIdentifier(schema)}`);
+  }
+
+  async ensureRawTable(target: Target): Promise<void> {
+    await this.ensureDataset(target.database, target.schema);
+    const duckTypes = { STRING: 'VARCHAR', TIMESTAMP: 'TIMESTAMPTZ' } as const;
+    const columns = RAW_COLUMNS.map((c) => `${quoteIdentifier(c.name)} ${duckTypes[c.type]}`).join(', ');
+    await this.connection.run(`CREATE TABLE IF NOT EXISTS ${quoteTarget(target)} (${columns})`);
+  }
+
+  async appendRawRows(target: Target, rows: RawRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const appender = await this.connection.createAppender(target.name, target.schema, target.database);
+    try {
+      for (const row of rows) {
+        appender.appendVarchar(row.subscription_name);
+        appender.appendVarchar(row.message_id);
+        appender.appendTimestampTZ(new DuckDBTimestampTZValue(row.publish_time.micros));
+        appender.appendVarchar(row.data);
+        appender.appendVarchar(row.attributes);
+        appender.endRow();
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  }
+
+  async relationKind(target: Target): Promise<'table' | 'view' | null> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT table_type FROM information_schema.tables WHERE table_catalog = $1 AND table_schema = $2 AND table_name = $3`,
+      [target.database, target.schema, target.name],
+    );
+    const type = reader.getRows()[0]?.[0];
+    if (type === undefined) return null;
+    return type === 'VIEW' ? 'view' : 'table';
+  }
+
+  async columnNames(target: Target): Promise<string[]> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT column_name FROM information_schema.columns WHERE table_catalog = $1 AND table_schema = $2 AND table_name = $3 ORDER BY ordinal_position`,
+      [target.database, target.schema, target.name],
+    );
+    return reader.getRows().map((r) => String(r[0]));
+  }
+
+  // DuckDB has no partitioning or clustering; BigQuery's options are accepted and ignored here.
+  async createOrReplaceTable(target: Target, query: string, _options: TableOptions): Promise<void> {
+    await this.connection.run(`CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${bigQueryLexicalToDuckDb(query)}`);
+  }
+
+  async createOrReplaceView(target: Target, query: string): Promise<void> {
+    await this.connection.run(`CREATE OR REPLACE VIEW ${quoteTarget(target)} AS ${bigQueryLexicalToDuckDb(query)}`);
+  }
+
+  async drop(target: Target, kind: 'table' | 'view'): Promise<void> {
+    await this.connection.run(`DROP ${kind === 'view' ? 'VIEW' : 'TABLE'} IF EXISTS ${quoteTarget(target)}`);
+  }
+
+  async mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[]): Promise<void> {
+    const on = uniqueKey.map((k) => `T.${quoteIdentifier(k)} = S.${quoteIdentifier(k)}`).join(' AND ');
+    const set = columns.map((c) => `${quoteIdentifier(c)} = S.${quoteIdentifier(c)}`).join(', ');
+    const list = columns.map(quoteIdentifier).join(', ');
+    const values = columns.map((c) => `S.${quoteIdentifier(c)}`).join(', ');
+    await this.connection.run(
+      `MERGE INTO ${quoteTarget(target)} AS T USING (${bigQueryLexicalToDuckDb(query)}) AS S ON ${on} ` +
+        `WHEN MATCHED THEN UPDATE SET ${set} WHEN NOT MATCHED THEN INSERT (${list}) VALUES (${values})`,
+    );
+  }
+
+  async insertInto(target: Target, query: string, columns: string[]): Promise<void> {
+    const list = columns.map(quoteIdentifier).join(', ');
+    await this.connection.run(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM (${bigQueryLexicalToDuckDb(query)})`);
+  }
+
+  async execute(sql: string): Promise<void> {
+    await this.connection.run(bigQueryLexicalToDuckDb(sql));
+  }
+
+  async query(sql: string, limit?: number): Promise<QueryResult> {
+    const translated = bigQueryLexicalToDuckDb(sql).trim().replace(/;\s*$/, '');
+    const bounded = limit === undefined ? translated : `SELECT * FROM (${translated}) LIMIT ${Math.max(0, Math.floor(limit))}`;
+    return readRows(await this.connection.runAndReadAll(bounded));
+  }
+
+  async countRows(target: Target): Promise<number> {
+    const reader = await this.connection.runAndReadAll(`SELECT COUNT(*) FROM ${quoteTarget(target)}`);
+    return Number(reader.getRows()[0]?.[0] ?? 0);
+  }
+
+  async close(): Promise<void> {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}

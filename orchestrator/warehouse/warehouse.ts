@@ -1,0 +1,69 @@
+import type { Target } from '../identifiers.js';
+
+/** A TIMESTAMP value at microsecond precision, the resolution BigQuery and DuckDB share. */
+export class Timestamp {
+  constructor(readonly micros: bigint) {}
+
+  /** RFC 3339 in UTC; fractional seconds only when non-zero, without trailing zeros. */
+  toRfc3339(): string {
+    const seconds = this.micros / 1_000_000n - (this.micros % 1_000_000n < 0n ? 1n : 0n);
+    const fraction = this.micros - seconds * 1_000_000n;
+    const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+    const digits = fraction === 0n ? '' : `.${fraction.toString().padStart(6, '0').replace(/0+$/, '')}`;
+    return `${base}${digits}Z`;
+  }
+}
+
+export type Value = null | string | number | bigint | boolean | Timestamp;
+export type Row = Record<string, Value>;
+
+export interface QueryResult {
+  columns: string[];
+  rows: Row[];
+}
+
+export interface TableOptions {
+  partitionBy?: string;
+  clusterBy?: string[];
+}
+
+/** One raw row exactly as a Pub/Sub BigQuery subscription with `writeMetadata` writes it. */
+export interface RawRow {
+  subscription_name: string;
+  message_id: string;
+  publish_time: Timestamp;
+  data: string;
+  /** The message attributes as a JSON object text. */
+  attributes: string;
+}
+
+export const RAW_COLUMNS = [
+  { name: 'subscription_name', type: 'STRING' },
+  { name: 'message_id', type: 'STRING' },
+  { name: 'publish_time', type: 'TIMESTAMP' },
+  { name: 'data', type: 'STRING' },
+  { name: 'attributes', type: 'STRING' },
+] as const;
+
+/**
+ * What the runner needs from a warehouse engine. Each engine turns Dataform's compiled BigQuery
+ * targets and statements into its own DDL/DML; the models' SQL itself comes from `includes/`.
+ */
+export interface Warehouse {
+  readonly engine: string;
+  ensureDataset(database: string, schema: string): Promise<void>;
+  ensureRawTable(target: Target): Promise<void>;
+  appendRawRows(target: Target, rows: RawRow[]): Promise<void>;
+  relationKind(target: Target): Promise<'table' | 'view' | null>;
+  columnNames(target: Target): Promise<string[]>;
+  createOrReplaceTable(target: Target, query: string, options: TableOptions): Promise<void>;
+  createOrReplaceView(target: Target, query: string): Promise<void>;
+  drop(target: Target, kind: 'table' | 'view'): Promise<void>;
+  mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[]): Promise<void>;
+  insertInto(target: Target, query: string, columns: string[]): Promise<void>;
+  /** Runs a statement from the project (pre/post operations, operations). */
+  execute(sql: string): Promise<void>;
+  query(sql: string, limit?: number): Promise<QueryResult>;
+  countRows(target: Target): Promise<number>;
+  close(): Promise<void>;
+}
