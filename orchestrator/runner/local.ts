@@ -1,4 +1,4 @@
-import { compileProject } from '../dataform/compile.js';
+import { compileProject, type CompiledGraph } from '../dataform/compile.js';
 import { actionsInDependencyOrder, selectActions, type Selection } from '../dataform/graph.js';
 import type { ProjectConfig, Workdir } from '../config.js';
 import { DuckDbWarehouse } from '../warehouse/duckdb.js';
@@ -8,19 +8,26 @@ export async function openLocalWarehouse(project: ProjectConfig, workdir: Workdi
   return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, readOnly });
 }
 
+/** Compiles the Dataform project with `engine=duckdb` (plus any var overrides). */
+export function compileForDuckDb(project: ProjectConfig, vars: Record<string, string> = {}): Promise<CompiledGraph> {
+  return compileProject(project.projectDir, { ...vars, engine: 'duckdb' });
+}
+
 export interface LocalTransformOptions {
   project: ProjectConfig;
   workdir: Workdir;
   selection?: Selection;
   fullRefresh?: boolean;
   vars?: Record<string, string>;
+  /** A graph already compiled for DuckDB; compiled from the project when absent. */
+  graph?: CompiledGraph;
   onActionDone?: (result: ActionResult) => void;
 }
 
 /** Compiles the Dataform project for DuckDB and runs the selected actions on the local warehouse. */
 export async function transformLocal(options: LocalTransformOptions): Promise<RunSummary & { compileSeconds: number }> {
   const compileStarted = performance.now();
-  const graph = await compileProject(options.project.projectDir, { ...options.vars, engine: 'duckdb' });
+  const graph = options.graph ?? (await compileForDuckDb(options.project, options.vars));
   const compileSeconds = (performance.now() - compileStarted) / 1000;
   const actions = selectActions(actionsInDependencyOrder(graph), options.selection ?? {});
   const warehouse = await openLocalWarehouse(options.project, options.workdir);

@@ -1,0 +1,133 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { PACKAGE_ROOT, loadProjectConfig, resolveWorkdir, type ProjectConfig, type Workdir } from '../../orchestrator/config.js';
+import type { CompiledGraph } from '../../orchestrator/dataform/compile.js';
+import { toEventMessage } from '../../orchestrator/events/message.js';
+import { readRecords } from '../../orchestrator/events/reader.js';
+import { ndjsonLine } from '../../orchestrator/output/format.js';
+import { compileForDuckDb, openLocalWarehouse, transformLocal } from '../../orchestrator/runner/local.js';
+import type { RunSummary } from '../../orchestrator/runner/run.js';
+import { Timestamp } from '../../orchestrator/warehouse/warehouse.js';
+import type { Delivery, SpecRow } from './reference.js';
+
+export const SHARED_DIR = path.resolve(PACKAGE_ROOT, '..', 'shared');
+export const anchorPath = (name: string) => path.join(SHARED_DIR, 'anchors', name);
+
+export const SPEC_COLUMNS = [
+  'order_id', 'city_code', 'first_courier_message', 'first_customer_message', 'num_messages_courier',
+  'num_messages_customer', 'first_message_by', 'conversation_started_at', 'first_responsetime_delay_seconds',
+  'last_message_time', 'last_message_order_stage',
+];
+
+let graph: Promise<CompiledGraph> | undefined;
+const project: ProjectConfig = loadProjectConfig(PACKAGE_ROOT);
+
+/** One compile of the real Dataform project per test process. */
+export function compiledGraph(): Promise<CompiledGraph> {
+  graph ??= compileForDuckDb(project);
+  return graph;
+}
+
+let messageCounter = 0;
+
+/** A delivery as the publisher makes it: data is the text, attributes carry SPEC's event_id when JSON. */
+export function delivery(data: string | object, publishTime: string, extra: Partial<Delivery> = {}): Delivery {
+  const text = typeof data === 'string' ? data : JSON.stringify(data);
+  let value: unknown;
+  try { value = JSON.parse(text); } catch { value = undefined; }
+  const message = toEventMessage({ text, position: ++messageCounter, line: messageCounter, value }, 'test.json');
+  return { data: text, publishTime, messageId: `m-${messageCounter}`, attributes: message.attributes, ...extra };
+}
+
+/** Deliveries for every record of a file, published at `publishTime` plus one millisecond per record. */
+export async function fileDeliveries(file: string, publishTime: string): Promise<Delivery[]> {
+  const base = Date.parse(publishTime);
+  const deliveries: Delivery[] = [];
+  for await (const record of readRecords(Readable.from([readFileSync(file, 'utf8')]))) {
+    const message = toEventMessage(record, path.basename(file));
+    deliveries.push({
+      data: message.data,
+      attributes: message.attributes,
+      messageId: `${path.basename(file)}-${record.position}-${publishTime}`,
+      publishTime: new Date(base + record.position).toISOString(),
+    });
+  }
+  return deliveries;
+}
+
+export type PlainRow = Record<string, unknown>;
+
+/** A throw-away work directory with its own DuckDB warehouse, driven like the CLI drives it. */
+export class LocalPipeline {
+  readonly project = project;
+  readonly workdir: Workdir;
+
+  constructor() {
+    this.workdir = resolveWorkdir(mkdtempSync(path.join(os.tmpdir(), 'chat-pipeline-test-')));
+  }
+
+  async append(deliveries: Delivery[]): Promise<void> {
+    const warehouse = await openLocalWarehouse(project, this.workdir);
+    try {
+      await warehouse.ensureRawTable(project.raw);
+      await warehouse.appendRawRows(project.raw, deliveries.map((d) => ({
+        subscription_name: 'test-subscription',
+        message_id: d.messageId,
+        publish_time: new Timestamp(BigInt(Date.parse(d.publishTime)) * 1000n),
+        data: d.data,
+        attributes: JSON.stringify(d.attributes),
+      })));
+    } finally {
+      await warehouse.close();
+    }
+  }
+
+  /** Runs the graph; fails the test with the failing actions' errors unless `allowFailure`. */
+  async transform(options: { fullRefresh?: boolean; allowFailure?: boolean; assertionsOnly?: boolean } = {}): Promise<RunSummary> {
+    const summary = await transformLocal({
+      project, workdir: this.workdir, graph: await compiledGraph(), fullRefresh: options.fullRefresh,
+      selection: options.assertionsOnly ? { assertionsOnly: true } : {},
+    });
+    if (!summary.ok && !options.allowFailure) {
+      const failures = summary.actions.filter((a) => a.status !== 'ok').map((a) => `${a.name}: ${a.error}`);
+      throw new Error(`transform failed:\n${failures.join('\n')}`);
+    }
+    return summary;
+  }
+
+  /** Rows of a models-dataset table as plain JSON values (timestamps as RFC 3339 strings), sorted. */
+  async rows(table: string, columns?: string[], orderBy = columns?.[0] ?? 'order_id'): Promise<PlainRow[]> {
+    const warehouse = await openLocalWarehouse(project, this.workdir, true);
+    try {
+      const list = columns ? columns.map((c) => `"${c}"`).join(', ') : '*';
+      const result = await warehouse.query(`SELECT ${list} FROM \`${project.database}.${project.modelsDataset}.${table}\` ORDER BY ${orderBy}`);
+      return result.rows.map((row) => JSON.parse(ndjsonLine(row, result.columns)) as PlainRow);
+    } finally {
+      await warehouse.close();
+    }
+  }
+
+  async conversations(): Promise<SpecRow[]> {
+    return (await this.rows('customer_courier_conversations', SPEC_COLUMNS)) as unknown as SpecRow[];
+  }
+
+  /** Runs a statement on the warehouse, e.g. to tamper with a table so that an assertion must fail. */
+  async execute(sql: string): Promise<void> {
+    const warehouse = await openLocalWarehouse(project, this.workdir);
+    try {
+      await warehouse.execute(sql);
+    } finally {
+      await warehouse.close();
+    }
+  }
+
+  table(name: string): string {
+    return `\`${project.database}.${project.modelsDataset}.${name}\``;
+  }
+
+  dispose(): void {
+    rmSync(this.workdir.dir, { recursive: true, force: true });
+  }
+}
