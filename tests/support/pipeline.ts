@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -66,6 +66,13 @@ export class LocalPipeline {
 
   constructor() {
     this.workdir = resolveWorkdir(mkdtempSync(path.join(os.tmpdir(), 'chat-pipeline-test-')));
+  }
+
+  /** A new pipeline whose warehouse starts as a copy of this one's. */
+  clone(): LocalPipeline {
+    const copy = new LocalPipeline();
+    copyFileSync(this.workdir.warehouseFile, copy.workdir.warehouseFile);
+    return copy;
   }
 
   async append(deliveries: Delivery[]): Promise<void> {
