@@ -132,7 +132,8 @@ async function* lines(stream: Readable): AsyncGenerator<string> {
  *   is read normally (a line holding several values yields each);
  * - a JSON array of objects (pretty-printed or not): its elements;
  * - objects one after another, separated by whitespace and optionally commas.
- * The shape is judged from the first non-blank line: NDJSON when it holds whole values only.
+ * The shape is judged from the first non-blank line: `[` opens an array, a lone `{` starts pretty-printed
+ * objects, anything else is NDJSON (where one-line objects separated by commas or spaces also work).
  */
 export async function* readRecords(stream: Readable): AsyncGenerator<SourceRecord & { shape: FileShape }> {
   let shape: FileShape | undefined;
@@ -147,8 +148,10 @@ export async function* readRecords(stream: Readable): AsyncGenerator<SourceRecor
     if (shape === undefined) {
       const trimmed = line.replace(/^\ufeff/, '').trim();
       if (trimmed === '') continue;
+      // Pretty-printed objects open with a lone `{`; anything else on the first line is NDJSON, so a
+      // truncated first line stays one bad record instead of swallowing the lines after it.
       if (trimmed.startsWith('[')) shape = 'array';
-      else if (trimmed.startsWith('{') && !(trimmed.endsWith('}') || trimmed.endsWith('},'))) shape = 'concatenated';
+      else if (trimmed === '{') shape = 'concatenated';
       else shape = 'ndjson';
       if (shape !== 'ndjson') splitter = new ValueSplitter(shape === 'array', collect);
     }

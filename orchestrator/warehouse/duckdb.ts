@@ -238,7 +238,8 @@ export class DuckDbWarehouse implements Warehouse {
 
   async query(sql: string, limit?: number): Promise<QueryResult> {
     const translated = bigQueryLexicalToDuckDb(sql).trim().replace(/;\s*$/, '');
-    const bounded = limit === undefined ? translated : `SELECT * FROM (${translated}) LIMIT ${Math.max(0, Math.floor(limit))}`;
+    const isQuery = /^\(*\s*(SELECT|WITH|FROM|VALUES|TABLE)\b/i.test(translated);
+    const bounded = limit === undefined || !isQuery ? translated : `SELECT * FROM (${translated}) LIMIT ${Math.max(0, Math.floor(limit))}`;
     return readRows(await this.connection.runAndReadAll(bounded));
   }
 

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { PACKAGE_ROOT } from '../orchestrator/config.js';
+import { anchorPath } from './support/pipeline.js';
+
+const BIN = path.join(PACKAGE_ROOT, 'bin', 'orchestrator.js');
+const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-cli-'));
+after(() => rmSync(temp, { recursive: true, force: true }));
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: temp, env: { ...process.env, METADATA_SERVER_DETECTION: 'none' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function assertCleanError(result: { code: number | null; stderr: string }, pattern: RegExp) {
+  assert.notEqual(result.code, 0);
+  assert.match(result.stderr, pattern);
+  assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace');
+}
+
+const SPEC_KEYS = ['order_id', 'city_code', 'first_courier_message', 'first_customer_message', 'num_messages_courier',
+  'num_messages_customer', 'first_message_by', 'conversation_started_at', 'first_responsetime_delay_seconds',
+  'last_message_time', 'last_message_order_stage'];
+
+describe('orchestrator CLI, as a newcomer uses it', () => {
+  const workdir = path.join(temp, 'state');
+
+  test('load, transform, export, query', async () => {
+    const load = await cli(['load', anchorPath('seed-conversations.json'), '--workdir', workdir, '--json']);
+    assert.equal(load.code, 0, load.stderr);
+    assert.equal(JSON.parse(load.stdout).records, 1801);
+
+    const transform = await cli(['transform', '--workdir', workdir, '--json']);
+    assert.equal(transform.code, 0, transform.stderr);
+    const summary = JSON.parse(transform.stdout);
+    assert.equal(summary.ok, true);
+    assert.equal(typeof summary.seconds, 'number');
+    const ccc = summary.actions.find((a: { name: string }) => a.name.endsWith('.customer_courier_conversations'));
+    assert.deepEqual([ccc.kind, ccc.status, ccc.mode, ccc.rows], ['incremental', 'ok', 'created', 400]);
+    assert.match(transform.stderr, /ok\s+chat_models\.customer_courier_conversations/, 'progress on stderr');
+
+    const exported = await cli(['export', 'customer_courier_conversations', '--workdir', workdir]);
+    assert.equal(exported.code, 0, exported.stderr);
+    const lines = exported.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 400);
+    assert.ok(lines.every((row) => JSON.stringify(Object.keys(row)) === JSON.stringify(SPEC_KEYS)));
+    assert.deepEqual(lines.map((r) => r.order_id), [...lines.map((r) => r.order_id)].sort((a, b) => a - b));
+    assert.match(lines[0].conversation_started_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+
+    const csvFile = path.join(temp, 'ccc.csv');
+    const csv = await cli(['export', 'customer_courier_conversations', '--format', 'csv', '--output', csvFile, '--workdir', workdir]);
+    assert.equal(csv.code, 0, csv.stderr);
+    const csvLines = readFileSync(csvFile, 'utf8').trimEnd().split('\n');
+    assert.equal(csvLines[0], SPEC_KEYS.join(','));
+    assert.equal(csvLines.length, 401);
+
+    const query = await cli(['query', 'SELECT COUNT(*) AS n FROM chat_models.conversations', '--workdir', workdir, '--json']);
+    assert.equal(query.code, 0, query.stderr);
+    assert.deepEqual(JSON.parse(query.stdout), [{ n: 1401 }]);
+
+    const table = await cli(['query', 'SELECT city_code, conversations FROM chat_models.response_times_by_city ORDER BY city_code LIMIT 2', '--workdir', workdir]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^city_code\s+conversations\n-+\s+-+\n/);
+  });
+
+  test('selection: --actions with --include-deps runs just that part of the graph; assert runs assertions only', async () => {
+    const partial = await cli(['transform', '--actions', 'orders', '--include-deps', '--workdir', workdir, '--json']);
+    assert.equal(partial.code, 0, partial.stderr);
+    const names = JSON.parse(partial.stdout).actions.map((a: { name: string }) => a.name.split('.').pop());
+    assert.deepEqual(names, ['stg_raw_events', 'stg_events', 'orders']);
+
+    const asserted = await cli(['assert', '--workdir', workdir, '--json']);
+    assert.equal(asserted.code, 0, asserted.stderr);
+    const kinds = new Set(JSON.parse(asserted.stdout).actions.map((a: { kind: string }) => a.kind));
+    assert.deepEqual([...kinds], ['assertion']);
+  });
+
+  test('query is read-only', async () => {
+    const result = await cli(['query', 'DELETE FROM chat_models.orders', '--workdir', workdir]);
+    assertCleanError(result, /query failed: .*read-only/i);
+  });
+
+  test('user errors: one clear line, non-zero exit, no stack trace', async () => {
+    assertCleanError(await cli(['load', path.join(temp, 'missing.json'), '--workdir', workdir]), /^orchestrator: input file not found: .*missing\.json\n$/);
+    assertCleanError(await cli(['export', 'customer_courier_conversations', '--workdir', path.join(temp, 'empty')]), /no warehouse at|no table/);
+    assertCleanError(await cli(['export', 'orders;drop', '--workdir', workdir]), /invalid table name/);
+    assertCleanError(await cli(['frobnicate']), /Unknown argument|Unknown command/i);
+    const badProject = path.join(temp, 'bad-project');
+    rmSync(badProject, { recursive: true, force: true });
+    await import('node:fs/promises').then((fs) => fs.mkdir(badProject));
+    writeFileSync(path.join(badProject, 'dataform.json'), '{ "defaultDatabase": ');
+    assertCleanError(await cli(['transform', '--project-dir', badProject, '--workdir', workdir]), /dataform\.json is not valid JSON/);
+    writeFileSync(path.join(badProject, 'dataform.json'), JSON.stringify({ defaultDatabase: 'Bad Project!', defaultSchema: 'x', assertionSchema: 'y', vars: { rawDataset: 'r', rawTable: 't' } }));
+    assertCleanError(await cli(['transform', '--project-dir', badProject, '--workdir', workdir]), /invalid project name "Bad Project!"/);
+  });
+
+  test('every command has --help', async () => {
+    for (const command of ['load', 'transform', 'assert', 'export', 'query']) {
+      const help = await cli([command, '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /--workdir/);
+    }
+  });
+});

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { PACKAGE_ROOT } from '../orchestrator/config.js';
+import type { CompiledGraph } from '../orchestrator/dataform/compile.js';
+
+const run = promisify(execFile);
+
+async function compile(...extra: string[]): Promise<CompiledGraph> {
+  const cli = path.join(PACKAGE_ROOT, 'node_modules', '.bin', 'dataform');
+  const { stdout } = await run(cli, ['compile', '--json', ...extra], { cwd: PACKAGE_ROOT, env: { ...process.env, METADATA_SERVER_DETECTION: 'none' } });
+  return JSON.parse(stdout) as CompiledGraph;
+}
+
+const allSql = (graph: CompiledGraph) => JSON.stringify([graph.tables, graph.assertions, graph.operations]);
+
+describe('dataform compile --json (the official CLI, offline)', () => {
+  test('compiles for BigQuery by default with the expected actions', async () => {
+    const graph = await compile();
+    assert.deepEqual(graph.graphErrors?.compilationErrors ?? [], []);
+    const tables = Object.fromEntries((graph.tables ?? []).map((t) => [t.target.name, t]));
+    assert.deepEqual(Object.keys(tables).sort(), [
+      'conversations', 'conversations_per_day', 'conversations_without_city', 'customer_courier_conversations',
+      'orders', 'rejected_events', 'response_times_by_city', 'stg_events', 'stg_raw_events',
+    ]);
+    for (const name of ['stg_events', 'conversations', 'orders', 'rejected_events', 'customer_courier_conversations']) {
+      assert.equal(tables[name]!.type, 'incremental', name);
+      assert.ok(tables[name]!.incrementalQuery && tables[name]!.incrementalQuery !== tables[name]!.query, `${name} reads only new rows when incremental`);
+      assert.match(tables[name]!.incrementalPreOps?.join('\n') ?? '', /DECLARE \w+_watermark TIMESTAMP DEFAULT/);
+    }
+    assert.deepEqual(tables.customer_courier_conversations!.uniqueKey, ['order_id']);
+    assert.deepEqual(tables.conversations!.bigquery?.clusterBy, ['order_id']);
+    assert.equal(tables.stg_events!.bigquery?.partitionBy, 'DATE(first_published_at)');
+    const assertions = (graph.assertions ?? []).map((a) => a.target.name);
+    for (const expected of ['assert_message_counts_reconcile', 'assert_every_event_accounted_for',
+      'chat_models_customer_courier_conversations_assertions_uniqueKey_0', 'chat_models_customer_courier_conversations_assertions_rowConditions']) {
+      assert.ok(assertions.includes(expected), `assertion ${expected}`);
+    }
+    const raw = graph.declarations?.find((d) => d.target.name === 'raw_events');
+    assert.deepEqual(raw?.target, { database: 'chat-pipeline-local', schema: 'chat_raw', name: 'raw_events' });
+    const sql = allSql(graph);
+    for (const duckdbOnly of ['getvariable', 'json_extract', 'strict_json_valid', 'TRY_CAST', 'epoch_us', 'TIMESTAMPTZ', 'regexp_matches']) {
+      assert.ok(!sql.includes(duckdbOnly), `BigQuery SQL must not contain ${duckdbOnly}`);
+    }
+  });
+
+  test('engine=duckdb swaps only the helpers, and vars override dataform.json', async () => {
+    const graph = await compile('--vars=engine=duckdb,lookbackMinutes=5,rawDataset=landing');
+    const sql = allSql(graph);
+    for (const bigQueryOnly of ['SAFE_CAST', 'JSON_VALUE(', 'TIMESTAMP_DIFF', 'DECLARE ', 'REGEXP_CONTAINS', 'SAFE.PARSE_JSON']) {
+      assert.ok(!sql.includes(bigQueryOnly), `DuckDB SQL must not contain ${bigQueryOnly}`);
+    }
+    assert.match(sql, /INTERVAL \(5\) MINUTE/);
+    assert.match(sql, /`chat-pipeline-local\.landing\.raw_events`/);
+  });
+
+  test('a bad var fails the compile with a message', async () => {
+    await assert.rejects(compile('--vars=engine=postgres'), /engine must be "bigquery" or "duckdb"/);
+  });
+});
