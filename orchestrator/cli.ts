@@ -1,10 +1,17 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError, errorMessage } from './errors.js';
+import { emulatorCommand } from './commands/emulator.js';
 import { exportCommand } from './commands/export.js';
+import { generateCommand } from './commands/generate.js';
+import { ingestCommand } from './commands/ingest.js';
 import { loadCommand } from './commands/load.js';
+import { provisionCommand } from './commands/provision.js';
 import { queryCommand } from './commands/query.js';
+import { sinkCommand } from './commands/sink.js';
 import { assertCommand, transformCommand } from './commands/transform.js';
+import { upCommand } from './commands/up.js';
+import { uploadCommand } from './commands/upload.js';
 
 function fail(error: unknown): never {
   const message = errorMessage(error);
@@ -20,7 +27,14 @@ process.env.METADATA_SERVER_DETECTION ??= 'none';
 try {
   await yargs(hideBin(process.argv))
     .scriptName('orchestrator')
-    .usage('$0 <command> [options]\n\nRuns the chat-events ELT pipeline: Dataform models on a local DuckDB warehouse.')
+    .usage('$0 <command> [options]\n\nRuns the chat-events ELT pipeline locally: Pub/Sub emulator, DuckDB warehouse, Dataform models.')
+    .command(upCommand)
+    .command(generateCommand)
+    .command(emulatorCommand)
+    .command(provisionCommand)
+    .command(uploadCommand)
+    .command(ingestCommand)
+    .command(sinkCommand)
     .command(loadCommand)
     .command(transformCommand)
     .command(assertCommand)

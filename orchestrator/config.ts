@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, errorMessage } from './errors.js';
-import { type Target, validateIdentifier, validateTarget } from './identifiers.js';
+import { type Target, validateBucketName, validateIdentifier, validatePubSubName, validateTarget } from './identifiers.js';
 
 /** The repository root: the Dataform project ships with the orchestrator. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -15,6 +15,16 @@ export interface ProjectConfig {
   assertionsDataset: string;
   vars: Record<string, string>;
   raw: Target;
+  resources: PipelineResources;
+}
+
+/** Every name the pipeline creates, from dataform.json's vars: the one place that names them. */
+export interface PipelineResources {
+  topic: string;
+  rawSubscription: string;
+  deadLetterTopic: string;
+  deadLetterSubscription: string;
+  bucket: string;
 }
 
 /** Reads and validates dataform.json: the one place that names the project, datasets and raw table. */
@@ -46,6 +56,13 @@ export function loadProjectConfig(projectDir: string): ProjectConfig {
     assertionsDataset: validateIdentifier('dataset', text(json.assertionSchema, 'assertionSchema'), file),
     vars,
     raw,
+    resources: {
+      topic: validatePubSubName(text(vars.topic, 'vars.topic'), file),
+      rawSubscription: validatePubSubName(text(vars.rawSubscription, 'vars.rawSubscription'), file),
+      deadLetterTopic: validatePubSubName(text(vars.deadLetterTopic, 'vars.deadLetterTopic'), file),
+      deadLetterSubscription: validatePubSubName(text(vars.deadLetterSubscription, 'vars.deadLetterSubscription'), file),
+      bucket: validateBucketName(text(vars.bucket, 'vars.bucket'), file),
+    },
   };
 }
 
@@ -64,9 +81,19 @@ export function parseVars(values: string[] | undefined): Record<string, string> 
 export interface Workdir {
   dir: string;
   warehouseFile: string;
+  /** The local stand-in for Cloud Storage: one folder per bucket. */
+  bucketsDir: string;
+  emulatorStateFile: string;
+  emulatorLogFile: string;
 }
 
 export function resolveWorkdir(dir: string): Workdir {
   const absolute = path.resolve(dir);
-  return { dir: absolute, warehouseFile: path.join(absolute, 'warehouse.duckdb') };
+  return {
+    dir: absolute,
+    warehouseFile: path.join(absolute, 'warehouse.duckdb'),
+    bucketsDir: path.join(absolute, 'buckets'),
+    emulatorStateFile: path.join(absolute, 'emulator.json'),
+    emulatorLogFile: path.join(absolute, 'emulator.log'),
+  };
 }

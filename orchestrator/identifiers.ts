@@ -34,3 +34,22 @@ export function validateTarget(target: Target, origin: string): Target {
 export function targetKey(target: Target): string {
   return `${target.database}.${target.schema}.${target.name}`;
 }
+
+const PUBSUB_NAME = /^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/;
+const BUCKET_NAME = /^(?!goog)[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
+
+/** Pub/Sub topic and subscription ids: 3-255 characters, starting with a letter, not with "goog". */
+export function validatePubSubName(value: string, origin: string): string {
+  if (!PUBSUB_NAME.test(value)) {
+    throw new UserError(`invalid Pub/Sub name ${JSON.stringify(value)} in ${origin}: 3-255 letters, digits or - _ . ~ + %, starting with a letter`);
+  }
+  return value;
+}
+
+/** Cloud Storage bucket names: 3-63 lower-case letters, digits, dots, hyphens or underscores. */
+export function validateBucketName(value: string, origin: string): string {
+  if (!BUCKET_NAME.test(value) || value.includes('..')) {
+    throw new UserError(`invalid bucket name ${JSON.stringify(value)} in ${origin}: 3-63 lower-case letters, digits, '.', '-' or '_'`);
+  }
+  return value;
+}

@@ -4,16 +4,10 @@ import type { Writable } from 'node:stream';
 import type { CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
 import { type Target, validateIdentifier } from '../identifiers.js';
+import { CONVERSATION_COLUMNS, FINAL_TABLE } from '../contract.js';
 import { csvLine, ndjsonLine } from '../output/format.js';
 import { openLocalWarehouse } from '../runner/local.js';
 import { type CommonArgs, contextOf, log, withCommonOptions } from './common.js';
-
-/** SPEC's export format for the final table: exactly these columns, sorted by order_id. */
-export const CONVERSATION_COLUMNS = [
-  'order_id', 'city_code', 'first_courier_message', 'first_customer_message', 'num_messages_courier',
-  'num_messages_customer', 'first_message_by', 'conversation_started_at', 'first_responsetime_delay_seconds',
-  'last_message_time', 'last_message_order_stage',
-];
 
 interface ExportArgs extends CommonArgs {
   table: string;
@@ -47,12 +41,12 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     try {
       if (!(await warehouse.relationKind(target))) throw new UserError(`no table ${target.schema}.${target.name} in the local warehouse: run 'orchestrator transform' first`);
       const available = await warehouse.columnNames(target);
-      const isFinalTable = target.name === 'customer_courier_conversations' && target.schema === context.project.modelsDataset;
+      const isFinalTable = target.name === FINAL_TABLE && target.schema === context.project.modelsDataset;
       const columns = isFinalTable ? CONVERSATION_COLUMNS : available;
       const orderBy = available.includes('order_id') ? 'order_id' : available[0]!;
       const list = columns.map((c) => `\`${c}\``).join(', ');
       const { rows } = await warehouse.query(
-        `SELECT ${list.replaceAll('`', '"')} FROM \`${target.database}.${target.schema}.${target.name}\` ORDER BY "${orderBy}"`,
+        `SELECT ${list} FROM \`${target.database}.${target.schema}.${target.name}\` ORDER BY "${orderBy}"`,
       );
       const out: Writable = args.output ? createWriteStream(args.output) : process.stdout;
       if (args.format === 'csv') await write(out, `${columns.join(',')}\n`);

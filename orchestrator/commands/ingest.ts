@@ -1,0 +1,52 @@
+import type { CommandModule } from 'yargs';
+import { UserError } from '../errors.js';
+import { Progress } from '../output/progress.js';
+import { ingest, withEmulator } from '../pipeline/local.js';
+import type { PublishSummary } from '../pubsub/publisher.js';
+import { type CommonArgs, contextOf, log, print, printJson, withCommonOptions } from './common.js';
+
+interface IngestArgs extends CommonArgs {
+  input: string;
+  'replay-speed'?: number;
+}
+
+export function describePublish(summary: PublishSummary & { source: string }): string {
+  const rate = summary.seconds > 0 ? Math.round(summary.published / summary.seconds) : summary.published;
+  return `published ${summary.published} of ${summary.records} events from ${summary.source} ` +
+    `(${(summary.bytes / 1e6).toFixed(1)} MB, ${summary.notJson} not JSON) in ${summary.seconds.toFixed(2)}s, ${rate} events/s`;
+}
+
+export function failIfUnpublished(summary: PublishSummary): void {
+  if (summary.failed === 0 && summary.published === summary.records) return;
+  const examples = summary.failures.map((f) => `record ${f.position}: ${f.error}`).join('; ');
+  throw new UserError(`${summary.records - summary.published} of ${summary.records} events were not published${examples ? `: ${examples}` : ''}`);
+}
+
+export const ingestCommand: CommandModule<object, IngestArgs> = {
+  command: 'ingest',
+  describe: 'Stream a source file (a path or gs://BUCKET/OBJECT) into the Pub/Sub topic, one message per event',
+  builder: (yargs) =>
+    withCommonOptions(yargs)
+      .option('input', { type: 'string', demandOption: true, describe: 'PATH or gs://BUCKET/OBJECT (locally: the bucket folder)' })
+      .option('replay-speed', { type: 'number', describe: 'Pace events by messageSentTime, X times faster than real time' }),
+  handler: async (args) => {
+    const { project, workdir, json } = contextOf(args);
+    if (args['replay-speed'] !== undefined && !(args['replay-speed'] > 0)) throw new UserError('--replay-speed must be a positive number');
+    const controller = new AbortController();
+    process.once('SIGINT', () => { log('interrupted: finishing the messages in flight'); controller.abort(); });
+    let progress: Progress | undefined;
+    const summary = await withEmulator(project, workdir, (clients) =>
+      ingest(project, workdir, clients, args.input, {
+        replaySpeed: args['replay-speed'],
+        signal: controller.signal,
+        onOpen: (bytes) => { progress = new Progress('publishing', bytes); },
+        onProgress: (p) => progress?.update(p.published, 'events', p.bytesRead),
+      }),
+    );
+    progress?.done();
+    if (json) printJson(summary);
+    else print(describePublish(summary));
+    failIfUnpublished(summary);
+    if (controller.signal.aborted) throw new UserError(`interrupted after ${summary.published} events: the rest of ${args.input} was not published`, 130);
+  },
+};

@@ -1,0 +1,55 @@
+import type { ProjectConfig, Workdir } from '../config.js';
+import { UserError, errorMessage } from '../errors.js';
+import { emulatorClients, type PubSubClients } from '../pubsub/clients.js';
+import { emulatorHost } from '../pubsub/emulator.js';
+import { publishRecords, type PublishOptions, type PublishSummary } from '../pubsub/publisher.js';
+import { runSink, type SinkOptions, type SinkSummary } from '../pubsub/sink.js';
+import { LocalBuckets, openSource, parseSource } from '../storage/bucket.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+
+/** Runs `work` with Pub/Sub clients bound to this work directory's emulator, closing them after. */
+export async function withEmulator<T>(project: ProjectConfig, workdir: Workdir, work: (clients: PubSubClients) => Promise<T>): Promise<T> {
+  const clients = emulatorClients(await emulatorHost(workdir), project.database);
+  try {
+    return await work(clients);
+  } finally {
+    await clients.close();
+  }
+}
+
+/** Turns gRPC's NOT_FOUND on a missing topic or subscription into a message that says what to run. */
+export function explainPubSubError(error: unknown, what: string): never {
+  const code = (error as { code?: number }).code;
+  if (code === 5) throw new UserError(`${what} does not exist in the emulator: run 'orchestrator provision' first`);
+  if (code === 14) throw new UserError(`the Pub/Sub emulator is unreachable (${errorMessage(error)}): check 'orchestrator emulator status'`);
+  throw error;
+}
+
+export async function ingest(
+  project: ProjectConfig,
+  workdir: Workdir,
+  clients: PubSubClients,
+  input: string,
+  options: Omit<PublishOptions, 'source'> & { onOpen?: (bytes: number) => void },
+): Promise<PublishSummary & { source: string }> {
+  const source = parseSource(input);
+  const { stream, bytes } = await openSource(source, new LocalBuckets(workdir));
+  options.onOpen?.(bytes);
+  const topic = clients.pubsub.topic(project.resources.topic);
+  const [exists] = await topic.exists().catch((error: unknown) => explainPubSubError(error, `topic ${project.resources.topic}`));
+  if (!exists) throw new UserError(`topic ${project.resources.topic} does not exist: run 'orchestrator provision' first`);
+  const summary = await publishRecords(topic, stream, { ...options, source: source.name });
+  return { ...summary, source: source.name };
+}
+
+export async function sink(
+  project: ProjectConfig,
+  clients: PubSubClients,
+  warehouse: Warehouse,
+  options: Omit<SinkOptions, 'subscriber' | 'subscriptionPath' | 'warehouse' | 'raw'>,
+): Promise<SinkSummary> {
+  const subscription = clients.pubsub.subscription(project.resources.rawSubscription);
+  const [exists] = await subscription.exists().catch((error: unknown) => explainPubSubError(error, `subscription ${project.resources.rawSubscription}`));
+  if (!exists) throw new UserError(`subscription ${project.resources.rawSubscription} does not exist: run 'orchestrator provision' first`);
+  return runSink({ ...options, subscriber: clients.subscriber, subscriptionPath: subscription.name, warehouse, raw: project.raw });
+}

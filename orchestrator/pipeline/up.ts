@@ -1,0 +1,116 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { ProjectConfig, Workdir } from '../config.js';
+import { CONVERSATION_COLUMNS, FINAL_TABLE } from '../contract.js';
+import { generateEvents } from '../generate/generator.js';
+import type { Row } from '../warehouse/warehouse.js';
+import { emulatorClients } from '../pubsub/clients.js';
+import { start as startEmulator, stop as stopEmulator } from '../pubsub/emulator.js';
+import type { PublishSummary } from '../pubsub/publisher.js';
+import type { SinkSummary } from '../pubsub/sink.js';
+import { openLocalWarehouse, transformLocal } from '../runner/local.js';
+import type { ActionResult, RunSummary } from '../runner/run.js';
+import { LocalBuckets } from '../storage/bucket.js';
+import { ingest, sink } from './local.js';
+import { provisionLocal, type ProvisionStep } from './provision.js';
+
+export const SAMPLE_CONVERSATIONS = 400;
+
+export interface UpOptions {
+  project: ProjectConfig;
+  workdir: Workdir;
+  input?: string;
+  log: (message: string) => void;
+  onPublishProgress?: (published: number, bytesRead: number, totalBytes: number) => void;
+  onSinkProgress?: (rows: number) => void;
+  onActionDone?: (result: ActionResult) => void;
+  signal?: AbortSignal;
+}
+
+export interface UpSummary {
+  input: string;
+  uploaded: string;
+  emulatorStarted: boolean;
+  provision: ProvisionStep[];
+  publish: PublishSummary & { source: string };
+  sink: SinkSummary;
+  transform: RunSummary & { compileSeconds: number };
+  tables: Record<string, number>;
+  rejects: number;
+  assertions: { passed: number; failed: number };
+  firstRows: Row[];
+}
+
+const REPORTED_TABLES = ['stg_events', 'conversations', 'orders', 'rejected_events', 'customer_courier_conversations'];
+
+/**
+ * The whole local flow: emulator (started if none runs for the work directory, stopped after if it
+ * was started here), provision, upload, ingest and sink concurrently, transform with its assertions.
+ */
+export async function runUp(options: UpOptions): Promise<UpSummary> {
+  const { project, workdir, log } = options;
+  const emulator = await startEmulator(workdir);
+  log(emulator.started ? `started the Pub/Sub emulator on ${emulator.state.host}:${emulator.state.port}` : `using the Pub/Sub emulator on ${emulator.state.host}:${emulator.state.port}`);
+  try {
+    let input = options.input;
+    if (!input) {
+      mkdirSync(path.join(workdir.dir, 'samples'), { recursive: true });
+      input = path.join(workdir.dir, 'samples', `sample-${SAMPLE_CONVERSATIONS}.ndjson`);
+      const generated = await generateEvents(input, { conversations: SAMPLE_CONVERSATIONS, seed: 1, start: new Date('2024-02-01T10:00:00Z') });
+      log(`generated a sample of ${generated.events} events (${SAMPLE_CONVERSATIONS} conversations) in ${input}`);
+    }
+    const clients = emulatorClients(`${emulator.state.host}:${emulator.state.port}`, project.database);
+    const warehouse = await openLocalWarehouse(project, workdir);
+    let provision: ProvisionStep[];
+    let uploaded: string;
+    let publish: UpSummary['publish'];
+    let landed: SinkSummary;
+    try {
+      provision = await provisionLocal(project, workdir, clients, warehouse);
+      uploaded = (await new LocalBuckets(workdir).upload(input, project.resources.bucket)).uri;
+      log(`uploaded ${input} to ${uploaded}`);
+      const stopSink = new AbortController();
+      options.signal?.addEventListener('abort', () => stopSink.abort(), { once: true });
+      let totalBytes = 0;
+      const publishing = ingest(project, workdir, clients, uploaded, {
+        signal: options.signal,
+        onOpen: (bytes) => { totalBytes = bytes; },
+        onProgress: (p) => options.onPublishProgress?.(p.published, p.bytesRead, totalBytes),
+      });
+      publishing.catch(() => stopSink.abort());
+      const sinking = sink(project, clients, warehouse, {
+        idleSeconds: 2,
+        idleAfter: publishing.catch(() => undefined),
+        signal: stopSink.signal,
+        onBatch: ({ rows }) => options.onSinkProgress?.(rows),
+      });
+      [publish, landed] = await Promise.all([publishing, sinking]);
+    } finally {
+      await warehouse.close();
+      await clients.close();
+    }
+    const transform = await transformLocal({ project, workdir, onActionDone: options.onActionDone });
+    const reader = await openLocalWarehouse(project, workdir, true);
+    try {
+      const tables: Record<string, number> = {};
+      for (const name of REPORTED_TABLES) tables[name] = await reader.countRows({ database: project.database, schema: project.modelsDataset, name });
+      tables.raw_events = await reader.countRows(project.raw);
+      const columns = CONVERSATION_COLUMNS.map((c) => `\`${c}\``).join(', ');
+      const firstRows = (await reader.query(`SELECT ${columns} FROM \`${project.database}.${project.modelsDataset}.${FINAL_TABLE}\` ORDER BY order_id`, 5)).rows;
+      const assertions = transform.actions.filter((a) => a.kind === 'assertion');
+      return {
+        input, uploaded, emulatorStarted: emulator.started, provision, publish, sink: landed, transform, tables,
+        rejects: tables.rejected_events ?? 0,
+        assertions: { passed: assertions.filter((a) => a.status === 'ok').length, failed: assertions.filter((a) => a.status !== 'ok').length },
+        firstRows,
+      };
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    if (emulator.started) {
+      await stopEmulator(workdir);
+      log('stopped the Pub/Sub emulator');
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import type { protos, v1 } from '@google-cloud/pubsub';
+import type { Target } from '../identifiers.js';
+import { Timestamp, type RawRow, type Warehouse } from '../warehouse/warehouse.js';
+
+type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
+
+export interface SinkOptions {
+  subscriber: v1.SubscriberClient;
+  /** Full path: projects/P/subscriptions/S. */
+  subscriptionPath: string;
+  warehouse: Warehouse;
+  raw: Target;
+  /** Messages per pull; several pulls run at once. */
+  maxMessages?: number;
+  parallelPulls?: number;
+  /** Return once the subscription has been empty this long (after `idleAfter` resolves, if given). */
+  idleSeconds?: number;
+  /** Idle time only counts once this resolves (e.g. when the publisher is done). */
+  idleAfter?: Promise<unknown>;
+  signal?: AbortSignal;
+  onBatch?: (progress: { rows: number; seconds: number }) => void;
+}
+
+export interface SinkSummary {
+  rows: number;
+  batches: number;
+  seconds: number;
+}
+
+function micros(time: protos.google.protobuf.ITimestamp | null | undefined): bigint {
+  const seconds = BigInt(String(time?.seconds ?? 0));
+  return seconds * 1_000_000n + BigInt(Math.floor((time?.nanos ?? 0) / 1000));
+}
+
+/** A Pub/Sub message as the BigQuery subscription (writeMetadata: true) writes it. */
+export function toRawRow(received: ReceivedMessage, subscriptionName: string): RawRow {
+  const message = received.message!;
+  const data = message.data;
+  return {
+    subscription_name: subscriptionName,
+    message_id: String(message.messageId),
+    publish_time: new Timestamp(micros(message.publishTime)),
+    data: data === null || data === undefined ? '' : typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : Buffer.from(data).toString('utf8'),
+    attributes: JSON.stringify(message.attributes ?? {}),
+  };
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+
+/**
+ * The local stand-in for the BigQuery subscription: pulls, appends the rows to the raw table and only
+ * then acknowledges, so a crash at any point loses nothing (unacked messages are redelivered; the
+ * duplicates they make are absorbed by staging's deduplication). Stops when `signal` aborts, after
+ * the batch in hand is committed and acknowledged.
+ */
+export async function runSink(options: SinkOptions): Promise<SinkSummary> {
+  const { subscriber, subscriptionPath, warehouse, raw } = options;
+  const subscriptionName = subscriptionPath.split('/').pop()!;
+  const maxMessages = options.maxMessages ?? 1000;
+  const parallelPulls = options.parallelPulls ?? 2;
+  const started = performance.now();
+  const summary: SinkSummary = { rows: 0, batches: 0, seconds: 0 };
+  let idleSince: number | undefined;
+  let idleCounts = options.idleAfter === undefined;
+  void options.idleAfter?.finally(() => { idleCounts = true; });
+  await warehouse.ensureRawTable(raw);
+
+  while (!options.signal?.aborted) {
+    const pulls = await Promise.all(
+      Array.from({ length: parallelPulls }, () =>
+        subscriber.pull({ subscription: subscriptionPath, maxMessages, returnImmediately: true }).then(([r]) => r.receivedMessages ?? []),
+      ),
+    );
+    const received = pulls.flat().filter((m) => m.message && m.ackId);
+    if (received.length === 0) {
+      if (options.idleSeconds !== undefined && idleCounts) {
+        idleSince ??= Date.now();
+        if (Date.now() - idleSince >= options.idleSeconds * 1000) break;
+      }
+      await sleep(100, options.signal);
+      continue;
+    }
+    idleSince = undefined;
+    await warehouse.appendRawRows(raw, received.map((m) => toRawRow(m, subscriptionName)));
+    await subscriber.acknowledge({ subscription: subscriptionPath, ackIds: received.map((m) => m.ackId!) });
+    summary.rows += received.length;
+    summary.batches++;
+    options.onBatch?.({ rows: summary.rows, seconds: (performance.now() - started) / 1000 });
+  }
+  summary.seconds = (performance.now() - started) / 1000;
+  return summary;
+}
