@@ -6,6 +6,7 @@ import { generateEvents } from '../generate/generator.js';
 import type { Row } from '../warehouse/warehouse.js';
 import { emulatorClients } from '../pubsub/clients.js';
 import { start as startEmulator, stop as stopEmulator } from '../pubsub/emulator.js';
+import { BacklogGate } from '../pubsub/backlog.js';
 import type { PublishSummary } from '../pubsub/publisher.js';
 import type { SinkSummary } from '../pubsub/sink.js';
 import { openLocalWarehouse, transformLocal } from '../runner/local.js';
@@ -15,6 +16,8 @@ import { ingest, sink } from './local.js';
 import { provisionLocal, type ProvisionStep } from './provision.js';
 
 export const SAMPLE_CONVERSATIONS = 400;
+/** How far the publisher may run ahead of the sink (messages held by the emulator). */
+export const MAX_BACKLOG = 50_000;
 
 export interface UpOptions {
   project: ProjectConfig;
@@ -72,8 +75,10 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
       const stopSink = new AbortController();
       options.signal?.addEventListener('abort', () => stopSink.abort(), { once: true });
       let totalBytes = 0;
+      const gate = new BacklogGate(MAX_BACKLOG);
       const publishing = ingest(project, workdir, clients, uploaded, {
         signal: options.signal,
+        gate,
         onOpen: (bytes) => { totalBytes = bytes; },
         onProgress: (p) => options.onPublishProgress?.(p.published, p.bytesRead, totalBytes),
       });
@@ -82,8 +87,8 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
         idleSeconds: 2,
         idleAfter: publishing.catch(() => undefined),
         signal: stopSink.signal,
-        onBatch: ({ rows }) => options.onSinkProgress?.(rows),
-      });
+        onBatch: ({ rows }) => { gate.landed(rows); options.onSinkProgress?.(rows); },
+      }).finally(() => gate.release());
       [publish, landed] = await Promise.all([publishing, sinking]);
     } finally {
       await warehouse.close();

@@ -11,6 +11,8 @@ export interface PubSubClients {
 }
 
 export function emulatorClients(host: string, projectId: string): PubSubClients {
+  // Offline, the auth library would otherwise probe the GCE metadata server and warn.
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
   const separator = host.lastIndexOf(':');
   const servicePath = host.slice(0, separator);
   const port = Number(host.slice(separator + 1));

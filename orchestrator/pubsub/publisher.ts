@@ -2,6 +2,7 @@ import type { Topic } from '@google-cloud/pubsub';
 import type { Readable } from 'node:stream';
 import { toEventMessage } from '../events/message.js';
 import { readRecords } from '../events/reader.js';
+import type { BacklogGate } from './backlog.js';
 
 export interface PublishOptions {
   /** Name recorded in each message's `source` attribute. */
@@ -12,6 +13,8 @@ export interface PublishOptions {
   maxOutstandingBytes?: number;
   onProgress?: (progress: { published: number; bytesRead: number }) => void;
   signal?: AbortSignal;
+  /** Holds the publisher back while a consumer in this process catches up. */
+  gate?: BacklogGate;
 }
 
 export interface PublishSummary {
@@ -64,6 +67,8 @@ export async function publishRecords(topic: Topic, stream: Readable, options: Pu
         if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
       }
     }
+    const room = options.gate?.admit(summary.records);
+    if (room) await room;
     while (outstanding >= maxMessages || outstandingBytes + data.length > maxBytes) {
       await new Promise<void>((resolve) => { wake = resolve; });
     }

@@ -10,9 +10,8 @@ export interface SinkOptions {
   subscriptionPath: string;
   warehouse: Warehouse;
   raw: Target;
-  /** Messages per pull; several pulls run at once. */
+  /** Messages per pull; each pull is committed and acknowledged before the next. */
   maxMessages?: number;
-  parallelPulls?: number;
   /** Return once the subscription has been empty this long (after `idleAfter` resolves, if given). */
   idleSeconds?: number;
   /** Idle time only counts once this resolves (e.g. when the publisher is done). */
@@ -54,14 +53,15 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 /**
  * The local stand-in for the BigQuery subscription: pulls, appends the rows to the raw table and only
  * then acknowledges, so a crash at any point loses nothing (unacked messages are redelivered; the
- * duplicates they make are absorbed by staging's deduplication). Stops when `signal` aborts, after
- * the batch in hand is committed and acknowledged.
+ * duplicates they make are absorbed by staging's deduplication). Calls are strictly one at a time
+ * and every pull is acknowledged at once: the emulator's pulls slow down when requests on one
+ * subscription overlap or leased messages pile up. Stops when `signal` aborts, after committing and
+ * acknowledging the batch in hand.
  */
 export async function runSink(options: SinkOptions): Promise<SinkSummary> {
   const { subscriber, subscriptionPath, warehouse, raw } = options;
   const subscriptionName = subscriptionPath.split('/').pop()!;
   const maxMessages = options.maxMessages ?? 1000;
-  const parallelPulls = options.parallelPulls ?? 2;
   const started = performance.now();
   const summary: SinkSummary = { rows: 0, batches: 0, seconds: 0 };
   let idleSince: number | undefined;
@@ -70,18 +70,14 @@ export async function runSink(options: SinkOptions): Promise<SinkSummary> {
   await warehouse.ensureRawTable(raw);
 
   while (!options.signal?.aborted) {
-    const pulls = await Promise.all(
-      Array.from({ length: parallelPulls }, () =>
-        subscriber.pull({ subscription: subscriptionPath, maxMessages, returnImmediately: true }).then(([r]) => r.receivedMessages ?? []),
-      ),
-    );
-    const received = pulls.flat().filter((m) => m.message && m.ackId);
+    const [response] = await subscriber.pull({ subscription: subscriptionPath, maxMessages, returnImmediately: true });
+    const received = (response.receivedMessages ?? []).filter((m) => m.message && m.ackId);
     if (received.length === 0) {
       if (options.idleSeconds !== undefined && idleCounts) {
         idleSince ??= Date.now();
         if (Date.now() - idleSince >= options.idleSeconds * 1000) break;
       }
-      await sleep(100, options.signal);
+      await sleep(50, options.signal);
       continue;
     }
     idleSince = undefined;

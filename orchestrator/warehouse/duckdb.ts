@@ -3,17 +3,21 @@ import path from 'node:path';
 import {
   BOOLEAN,
   DuckDBConnection,
+  DuckDBDataChunk,
   DuckDBInstance,
   DuckDBScalarFunction,
   DuckDBTimestampTZValue,
   DuckDBTypeId,
   type DuckDBResultReader,
   type DuckDBValue,
+  TIMESTAMPTZ,
   VARCHAR,
 } from '@duckdb/node-api';
 import { UserError, errorMessage } from '../errors.js';
 import type { Target } from '../identifiers.js';
 import { RAW_COLUMNS, Timestamp, type QueryResult, type RawRow, type Row, type TableOptions, type Value, type Warehouse } from './warehouse.js';
+
+const CHUNK_ROWS = 2048;
 
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const quoteTarget = (t: Target) => [t.database, t.schema, t.name].map(quoteIdentifier).join('.');
@@ -171,13 +175,18 @@ export class DuckDbWarehouse implements Warehouse {
     if (rows.length === 0) return;
     const appender = await this.connection.createAppender(target.name, target.schema, target.database);
     try {
-      for (const row of rows) {
-        appender.appendVarchar(row.subscription_name);
-        appender.appendVarchar(row.message_id);
-        appender.appendTimestampTZ(new DuckDBTimestampTZValue(row.publish_time.micros));
-        appender.appendVarchar(row.data);
-        appender.appendVarchar(row.attributes);
-        appender.endRow();
+      // Column-wise chunks of DuckDB's vector size: far fewer native calls than value-by-value appends.
+      for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+        const slice = rows.slice(start, start + CHUNK_ROWS);
+        const chunk = DuckDBDataChunk.create([VARCHAR, VARCHAR, TIMESTAMPTZ, VARCHAR, VARCHAR], slice.length);
+        chunk.setColumns([
+          slice.map((r) => r.subscription_name),
+          slice.map((r) => r.message_id),
+          slice.map((r) => new DuckDBTimestampTZValue(r.publish_time.micros)),
+          slice.map((r) => r.data),
+          slice.map((r) => r.attributes),
+        ]);
+        appender.appendDataChunk(chunk);
       }
       appender.flushSync();
     } finally {
