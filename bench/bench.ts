@@ -86,6 +86,7 @@ try {
     results.publish_events_per_s = rate(run.published.published, run.published.seconds);
     results.sink_events_per_s = rate(run.landed.rows, run.landed.seconds - 1);
     results.ingest_total_seconds = +run.total.toFixed(2);
+    results.orchestrator_peak_rss_mb_after_ingest = Math.round(process.resourceUsage().maxRSS / 1024);
     log(`published ${run.published.published} in ${run.published.seconds.toFixed(1)}s, landed ${run.landed.rows}, end to end ${run.total.toFixed(1)}s`);
 
     t = performance.now();
@@ -114,7 +115,10 @@ try {
     await stop(workdir);
   }
   results.orchestrator_peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
-  for (const [key, value] of Object.entries(results)) process.stdout.write(`${key.padEnd(32)} ${value}\n`);
+} catch (error) {
+  log(`bench failed: ${error instanceof Error ? error.stack : String(error)}`);
+  process.exitCode = 1;
 } finally {
+  for (const [key, value] of Object.entries(results)) process.stdout.write(`${key.padEnd(32)} ${value}\n`);
   rmSync(workdir.dir, { recursive: true, force: true });
 }

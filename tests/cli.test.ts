@@ -1,33 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { PACKAGE_ROOT } from '../orchestrator/config.js';
+import { assertCleanError, cli as runCli } from './support/cli.js';
 import { anchorPath } from './support/pipeline.js';
 
-const BIN = path.join(PACKAGE_ROOT, 'bin', 'orchestrator.js');
 const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-cli-'));
 after(() => rmSync(temp, { recursive: true, force: true }));
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: temp, env: { ...process.env, METADATA_SERVER_DETECTION: 'none' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function assertCleanError(result: { code: number | null; stderr: string }, pattern: RegExp) {
-  assert.notEqual(result.code, 0);
-  assert.match(result.stderr, pattern);
-  assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace');
-}
+const cli = (args: string[]) => runCli(args, temp);
 
 const SPEC_KEYS = ['order_id', 'city_code', 'first_courier_message', 'first_customer_message', 'num_messages_courier',
   'num_messages_customer', 'first_message_by', 'conversation_started_at', 'first_responsetime_delay_seconds',

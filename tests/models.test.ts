@@ -108,11 +108,12 @@ describe('customer_courier_conversations on hand-computed fixtures', () => {
     ]);
   });
 
-  test('duplicates: re-published, keys reordered, and records without event_id are counted once', async () => {
+  test('duplicates: re-published, keys reordered, or a bad record delivered twice, are counted once', async () => {
     const p = pipeline();
     const first = message(11, 'courier', '2024-02-01T10:00:00Z');
     const reordered = Object.fromEntries(Object.entries(first).reverse());
     const garbage = delivery('garbage line', '2024-03-01T09:00:06Z');
+    const garbageElsewhere = delivery('garbage line', '2024-03-01T09:00:08Z');
     await p.append([
       delivery(first, '2024-03-01T09:00:00Z'),
       delivery(message(11, 'customer', '2024-02-01T10:00:30Z'), '2024-03-01T09:00:01Z'),
@@ -121,7 +122,9 @@ describe('customer_courier_conversations on hand-computed fixtures', () => {
       delivery(JSON.stringify(reordered, null, 2), '2024-03-01T09:00:04Z'),
       delivery(order(11, 'LIS'), '2024-03-01T09:00:05Z'),
       garbage,
-      delivery('garbage line', '2024-03-01T09:00:07Z'),
+      // The same bad record delivered again, and an identical bad line elsewhere in the file.
+      { ...garbage, messageId: 'redelivered', publishTime: '2024-03-01T09:00:07Z' },
+      garbageElsewhere,
     ]);
     await p.transform();
     const [row] = await p.conversations();
@@ -131,9 +134,12 @@ describe('customer_courier_conversations on hand-computed fixtures', () => {
     assert.equal(row?.city_code, 'LIS');
     assert.equal((await p.rows('conversations', ['event_id'])).length, 2);
     assert.equal((await p.rows('orders', ['order_id', 'order_events'])).at(0)?.order_events, 1);
-    const rejected = await p.rows('rejected_events', ['reason', 'data', 'message_id', 'publish_time']);
-    assert.deepEqual(rejected, [{ reason: 'invalid_json', data: 'garbage line', message_id: garbage.messageId, publish_time: '2024-03-01T09:00:06Z' }]);
-    assert.equal((await p.rows('stg_events', ['event_id'])).length, 4);
+    const rejected = await p.rows('rejected_events', ['reason', 'data', 'message_id', 'publish_time'], 'publish_time');
+    assert.deepEqual(rejected, [
+      { reason: 'invalid_json', data: 'garbage line', message_id: garbage.messageId, publish_time: '2024-03-01T09:00:06Z' },
+      { reason: 'invalid_json', data: 'garbage line', message_id: garbageElsewhere.messageId, publish_time: '2024-03-01T09:00:08Z' },
+    ]);
+    assert.equal((await p.rows('stg_events', ['event_id'])).length, 5);
   });
 
   test('every kind of invalid event is rejected with its reason, and nothing else is lost', async () => {

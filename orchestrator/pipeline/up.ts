@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ProjectConfig, Workdir } from '../config.js';
 import { CONVERSATION_COLUMNS, FINAL_TABLE } from '../contract.js';
+import { UserError } from '../errors.js';
 import { generateEvents } from '../generate/generator.js';
 import type { Row } from '../warehouse/warehouse.js';
 import { emulatorClients } from '../pubsub/clients.js';
@@ -93,6 +94,9 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
     } finally {
       await warehouse.close();
       await clients.close();
+    }
+    if (options.signal?.aborted) {
+      throw new UserError(`interrupted after publishing ${publish.published} events; ${landed.rows} landed in the raw table, models not run`, 130);
     }
     const transform = await transformLocal({ project, workdir, onActionDone: options.onActionDone });
     const reader = await openLocalWarehouse(project, workdir, true);

@@ -53,46 +53,54 @@ export async function publishRecords(topic: Topic, stream: Readable, options: Pu
   let bytesRead = 0;
   stream.on('data', (chunk: Buffer | string) => { bytesRead += chunk.length; });
 
-  for await (const record of readRecords(stream)) {
-    if (options.signal?.aborted) break;
-    const message = toEventMessage(record, options.source);
-    const data = Buffer.from(message.data, 'utf8');
-    summary.records++;
-    if (record.error !== undefined) summary.notJson++;
-    if (options.replaySpeed) {
-      const sentAt = sentTimeOf(record.value);
-      if (sentAt !== undefined) {
-        replayStart ??= { event: sentAt, wall: Date.now() };
-        const due = replayStart.wall + (sentAt - replayStart.event) / options.replaySpeed;
-        if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+  const fail = (position: number, error: unknown) => {
+    summary.failed++;
+    if (summary.failures.length < 10) summary.failures.push({ position, error: error instanceof Error ? error.message : String(error) });
+  };
+  try {
+    for await (const record of readRecords(stream)) {
+      if (options.signal?.aborted) break;
+      const message = toEventMessage(record, options.source);
+      const data = Buffer.from(message.data, 'utf8');
+      summary.records++;
+      if (record.error !== undefined) summary.notJson++;
+      if (options.replaySpeed) {
+        const sentAt = sentTimeOf(record.value);
+        if (sentAt !== undefined) {
+          replayStart ??= { event: sentAt, wall: Date.now() };
+          const due = replayStart.wall + (sentAt - replayStart.event) / options.replaySpeed;
+          if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+        }
       }
+      const room = options.gate?.admit(summary.records);
+      if (room) await room;
+      while (outstanding >= maxMessages || outstandingBytes + data.length > maxBytes) {
+        await new Promise<void>((resolve) => { wake = resolve; });
+      }
+      summary.bytes += data.length;
+      let publishing: Promise<string>;
+      try {
+        publishing = topic.publishMessage({ data, attributes: message.attributes });
+      } catch (error) {
+        fail(record.position, error); // e.g. a record over Pub/Sub's 10 MB message limit
+        continue;
+      }
+      outstanding++;
+      outstandingBytes += data.length;
+      publishing
+        .then(() => { summary.published++; }, (error: unknown) => fail(record.position, error))
+        .finally(() => {
+          outstanding--;
+          outstandingBytes -= data.length;
+          settled();
+          if ((summary.published + summary.failed) % 5000 === 0) options.onProgress?.({ published: summary.published, bytesRead });
+        });
     }
-    const room = options.gate?.admit(summary.records);
-    if (room) await room;
-    while (outstanding >= maxMessages || outstandingBytes + data.length > maxBytes) {
-      await new Promise<void>((resolve) => { wake = resolve; });
-    }
-    outstanding++;
-    outstandingBytes += data.length;
-    summary.bytes += data.length;
-    topic
-      .publishMessage({ data, attributes: message.attributes })
-      .then(
-        () => { summary.published++; },
-        (error: unknown) => {
-          summary.failed++;
-          if (summary.failures.length < 10) summary.failures.push({ position: record.position, error: error instanceof Error ? error.message : String(error) });
-        },
-      )
-      .finally(() => {
-        outstanding--;
-        outstandingBytes -= data.length;
-        settled();
-        if ((summary.published + summary.failed) % 5000 === 0) options.onProgress?.({ published: summary.published, bytesRead });
-      });
+  } finally {
+    // Whatever happened to the reading, what was handed to the client is flushed and settled.
+    await topic.flush().catch(() => undefined);
+    while (outstanding > 0) await new Promise<void>((resolve) => { wake = resolve; });
   }
-  await topic.flush();
-  while (outstanding > 0) await new Promise<void>((resolve) => { wake = resolve; });
   options.onProgress?.({ published: summary.published, bytesRead });
   summary.seconds = (performance.now() - started) / 1000;
   return summary;

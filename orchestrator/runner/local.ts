@@ -5,7 +5,7 @@ import { DuckDbWarehouse } from '../warehouse/duckdb.js';
 import { runActions, type ActionResult, type RunSummary } from './run.js';
 
 export async function openLocalWarehouse(project: ProjectConfig, workdir: Workdir, readOnly = false): Promise<DuckDbWarehouse> {
-  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, readOnly });
+  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, readOnly, memoryLimit: process.env.ORCHESTRATOR_DUCKDB_MEMORY });
 }
 
 /** Compiles the Dataform project with `engine=duckdb` (plus any var overrides). */

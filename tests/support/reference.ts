@@ -73,7 +73,7 @@ export function expectedResult(deliveries: Delivery[]): { rows: SpecRow[]; rejec
   const firstDelivery = new Map<string, Delivery>();
   const sorted = [...deliveries].sort((a, b) => Date.parse(a.publishTime) - Date.parse(b.publishTime) || (a.messageId < b.messageId ? -1 : 1));
   for (const d of sorted) {
-    const id = d.attributes.event_id || createHash('sha256').update(d.data).digest('hex');
+    const id = d.attributes.event_id || createHash('sha256').update(`${d.attributes.source ?? ''}#${d.attributes.position ?? ''}#${d.data}`).digest('hex');
     if (!firstDelivery.has(id)) firstDelivery.set(id, d);
   }
   const messages: Message[] = [];

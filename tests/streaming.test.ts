@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadProjectConfig, PACKAGE_ROOT, resolveWorkdir } from '../orchestrator/config.js';
+import { openLocalWarehouse } from '../orchestrator/runner/local.js';
+import { assertCleanError, cli, cliOk, spawnCli } from './support/cli.js';
+import { message } from './support/fixtures.js';
+import { anchorPath, fileDeliveries } from './support/pipeline.js';
+import { expectedResult, type SpecRow } from './support/reference.js';
+
+// Everything here runs on the real Pub/Sub emulator, started and stopped by the commands under test.
+const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-streaming-'));
+const project = loadProjectConfig(PACKAGE_ROOT);
+const workdirs: string[] = [];
+function newWorkdir(): string {
+  const dir = path.join(temp, `work-${workdirs.length}`);
+  workdirs.push(dir);
+  return dir;
+}
+after(async () => {
+  for (const dir of workdirs) await cli(['emulator', 'stop', '--workdir', dir], temp);
+  rmSync(temp, { recursive: true, force: true });
+});
+
+async function exported(workdir: string): Promise<SpecRow[]> {
+  const { stdout } = await cliOk(['export', 'customer_courier_conversations', '--workdir', workdir], temp);
+  return stdout.trimEnd().split('\n').filter(Boolean).map((line) => JSON.parse(line) as SpecRow);
+}
+
+async function expectedFor(...files: string[]) {
+  const deliveries = [];
+  for (const [i, file] of files.entries()) deliveries.push(...(await fileDeliveries(file, `2024-03-01T0${i}:00:00Z`)));
+  return expectedResult(deliveries);
+}
+
+async function rawRowCount(workdir: string): Promise<number> {
+  const warehouse = await openLocalWarehouse(project, resolveWorkdir(workdir), true);
+  try {
+    return await warehouse.countRows(project.raw);
+  } finally {
+    await warehouse.close();
+  }
+}
+
+describe('the emulator, owned by the work directory', () => {
+  test('start, status, stop', async () => {
+    const workdir = newWorkdir();
+    const started = JSON.parse((await cliOk(['emulator', 'start', '--workdir', workdir, '--json'], temp)).stdout);
+    assert.equal(started.running, true);
+    assert.equal(started.started, true);
+    const again = JSON.parse((await cliOk(['emulator', 'start', '--workdir', workdir, '--json'], temp)).stdout);
+    assert.deepEqual([again.started, again.pid, again.port], [false, started.pid, started.port], 'a second start reuses it');
+    const response = await fetch(`http://${started.host}:${started.port}/`);
+    assert.equal((await response.text()).trim(), 'Ok');
+    assert.equal(JSON.parse((await cliOk(['emulator', 'status', '--workdir', workdir, '--json'], temp)).stdout).running, true);
+    assert.equal(JSON.parse((await cliOk(['emulator', 'stop', '--workdir', workdir, '--json'], temp)).stdout).stopped, true);
+    const status = await cli(['emulator', 'status', '--workdir', workdir, '--json'], temp);
+    assert.equal(status.code, 3);
+    assert.equal(JSON.parse(status.stdout).running, false);
+    assert.throws(() => process.kill(started.pid, 0), 'the emulator process is gone');
+  });
+
+  test('commands that need it say so when it is not running', async () => {
+    const workdir = newWorkdir();
+    for (const args of [['provision'], ['ingest', '--input', anchorPath('glovo-sample.ndjson')], ['sink', '--until-idle']]) {
+      assertCleanError(await cli([...args, '--workdir', workdir], temp), /Pub\/Sub emulator is not running for .*: run 'orchestrator emulator start'/);
+    }
+  });
+});
+
+describe('end to end through Pub/Sub: file -> topic -> raw table -> models', () => {
+  test('up on the seed NDJSON equals SPEC, and the same file again changes nothing', async () => {
+    const workdir = newWorkdir();
+    const first = JSON.parse((await cliOk(['up', '--input', anchorPath('seed-conversations.json'), '--workdir', workdir, '--json'], temp)).stdout);
+    assert.equal(first.publish.published, 1801);
+    assert.equal(first.sink.rows, 1801);
+    assert.equal(first.transform.ok, true);
+    assert.deepEqual(first.assertions, { passed: first.assertions.passed, failed: 0 });
+    assert.equal(first.emulatorStarted, true);
+    const expected = (await expectedFor(anchorPath('seed-conversations.json'))).rows;
+    assert.deepEqual(await exported(workdir), expected);
+
+    await cliOk(['up', '--input', anchorPath('seed-conversations.json'), '--workdir', workdir], temp);
+    assert.deepEqual(await exported(workdir), expected, 'ingesting the same file twice changes nothing');
+    assert.equal(await rawRowCount(workdir), 2 * 1801, 'the raw table is append-only: both deliveries are there');
+  });
+
+  test('the Glovo JSON arrays, one file per run: the second run adds incrementally', async () => {
+    const workdir = newWorkdir();
+    const messages = anchorPath('glovo/customer_courier_chat_messages.json');
+    const orders = anchorPath('glovo/orders.json');
+    await cliOk(['up', '--input', messages, '--workdir', workdir], temp);
+    const withoutCities = await exported(workdir);
+    assert.ok(withoutCities.every((row) => row.city_code === null));
+    const second = JSON.parse((await cliOk(['up', '--input', orders, '--workdir', workdir, '--json'], temp)).stdout);
+    const ccc = second.transform.actions.find((a: { name: string }) => a.name.endsWith('.customer_courier_conversations'));
+    assert.equal(ccc.mode, 'merged');
+    assert.deepEqual(await exported(workdir), (await expectedFor(messages, orders)).rows);
+  });
+
+  test('concatenated pretty-printed objects with commas, and bad lines kept as rejects', async () => {
+    const workdir = newWorkdir();
+    const events = readFileSync(anchorPath('order-event-last.json'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const file = path.join(temp, 'concatenated.json');
+    writeFileSync(file, events.map((e) => JSON.stringify(e, null, 2)).join(',\n'));
+    const ndjson = path.join(temp, 'with-bad-lines.ndjson');
+    writeFileSync(ndjson, `${readFileSync(anchorPath('glovo-sample.ndjson'), 'utf8')}not json\n{"orderId": "x", "cityCode": "BCN"}\n{"orderId": 1,\n`);
+    const summary = JSON.parse((await cliOk(['up', '--input', file, '--workdir', workdir, '--json'], temp)).stdout);
+    assert.equal(summary.publish.published, events.length);
+    const bad = JSON.parse((await cliOk(['up', '--input', ndjson, '--workdir', workdir, '--json'], temp)).stdout);
+    assert.equal(bad.publish.published, 9);
+    assert.equal(bad.publish.notJson, 2);
+    assert.equal(bad.rejects, 3);
+    assert.deepEqual(await exported(workdir), (await expectedFor(file, ndjson)).rows);
+    const rejects = JSON.parse((await cliOk(['query', 'SELECT reason, position, source FROM chat_models.rejected_events ORDER BY position', '--workdir', workdir, '--json'], temp)).stdout);
+    assert.deepEqual(rejects, [
+      { reason: 'invalid_json', position: 7, source: 'gs://chat-pipeline-local-landing/with-bad-lines.ndjson' },
+      { reason: 'invalid_order_id', position: 8, source: 'gs://chat-pipeline-local-landing/with-bad-lines.ndjson' },
+      { reason: 'invalid_json', position: 9, source: 'gs://chat-pipeline-local-landing/with-bad-lines.ndjson' },
+    ]);
+  });
+});
+
+describe('the sink', () => {
+  const workdir = newWorkdir();
+  const file = path.join(temp, 'generated.ndjson');
+  before(async () => {
+    await cliOk(['generate', '--conversations', '25000', '--seed', '7', '--output', file], temp);
+    await cliOk(['emulator', 'start', '--workdir', workdir], temp);
+    await cliOk(['provision', '--workdir', workdir], temp);
+  });
+
+  test('provision is idempotent and reports drift instead of changing it', async () => {
+    const steps = JSON.parse((await cliOk(['provision', '--workdir', workdir, '--json'], temp)).stdout);
+    assert.ok(steps.every((s: { status: string }) => s.status === 'exists'), JSON.stringify(steps));
+  });
+
+  test('killed with SIGKILL mid-stream and restarted, nothing is lost', async () => {
+    const published = JSON.parse((await cliOk(['ingest', '--input', file, '--workdir', workdir, '--json'], temp)).stdout);
+    const sink = spawnCli(['sink', '--workdir', workdir], temp);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    sink.kill('SIGKILL');
+    await new Promise((resolve) => sink.on('close', resolve));
+    const landedBeforeKill = await rawRowCount(workdir);
+    assert.ok(landedBeforeKill > 0 && landedBeforeKill < published.published, `killed mid-stream (${landedBeforeKill} of ${published.published} landed)`);
+    // Past the 10 s ack deadline, the batch the killed sink held is delivered again.
+    await cliOk(['sink', '--until-idle', '--idle-seconds', '12', '--workdir', workdir], temp);
+    assert.ok(await rawRowCount(workdir) >= published.published);
+    await cliOk(['transform', '--workdir', workdir], temp);
+    const expected = await expectedFor(file);
+    assert.deepEqual(await exported(workdir), expected.rows);
+  });
+
+  test('SIGINT drains and exits cleanly', async () => {
+    const sink = spawnCli(['sink', '--workdir', workdir], temp);
+    let stderr = '';
+    sink.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    sink.kill('SIGINT');
+    const code = await new Promise((resolve) => sink.on('close', resolve));
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /draining/);
+  });
+});
+
+describe('generate and ingest options', () => {
+  test('generate is deterministic for a seed and shaped like the challenge', async () => {
+    const a = path.join(temp, 'a.ndjson');
+    const b = path.join(temp, 'b.ndjson');
+    const c = path.join(temp, 'c.ndjson');
+    const summary = JSON.parse((await cliOk(['generate', '--conversations', '300', '--seed', '5', '--output', a, '--json'], temp)).stdout);
+    await cliOk(['generate', '--conversations', '300', '--seed', '5', '--output', b], temp);
+    await cliOk(['generate', '--conversations', '300', '--seed', '6', '--output', c], temp);
+    assert.equal(readFileSync(a, 'utf8'), readFileSync(b, 'utf8'));
+    assert.notEqual(readFileSync(a, 'utf8'), readFileSync(c, 'utf8'));
+    const events = readFileSync(a, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(events.length, summary.events);
+    const orders = events.filter((e) => 'cityCode' in e);
+    const messages = events.filter((e) => 'messageSentTime' in e);
+    assert.equal(orders.length, 300);
+    const perOrder = new Map<number, number>();
+    for (const m of messages) perOrder.set(m.orderId, (perOrder.get(m.orderId) ?? 0) + 1);
+    assert.equal(perOrder.size, 300);
+    assert.ok([...perOrder.values()].every((n) => n >= 2 && n <= 5));
+    const firstOrderIndex = events.findIndex((e) => 'cityCode' in e);
+    assert.equal(events[firstOrderIndex - 1].orderId, events[firstOrderIndex].orderId, 'the order event follows the first message');
+    const times = messages.map((m) => Date.parse(m.messageSentTime));
+    assert.ok(times.every((t, i) => i === 0 || t >= times[i - 1]!), 'events are written in time order');
+  });
+
+  test('generated dirt: duplicates, late events and bad lines', async () => {
+    const file = path.join(temp, 'dirty.ndjson');
+    const summary = JSON.parse((await cliOk(['generate', '--conversations', '500', '--seed', '9', '--duplicates', '0.05', '--late', '0.05', '--bad-lines', '0.05', '--output', file, '--json'], temp)).stdout);
+    assert.ok(summary.duplicates > 0 && summary.late > 0 && summary.badLines > 0);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    assert.equal(lines.length, summary.events);
+    const workdir = newWorkdir();
+    const up = JSON.parse((await cliOk(['up', '--input', file, '--workdir', workdir, '--json'], temp)).stdout);
+    const expected = await expectedFor(file);
+    assert.ok(up.rejects >= 1 && up.rejects <= summary.badLines);
+    assert.equal(up.rejects, expected.rejected);
+    assert.equal(up.tables.customer_courier_conversations, 500);
+    assert.deepEqual(await exported(workdir), expected.rows);
+  });
+
+  test('--replay-speed paces events by messageSentTime', async () => {
+    const workdir = newWorkdir();
+    await cliOk(['emulator', 'start', '--workdir', workdir], temp);
+    await cliOk(['provision', '--workdir', workdir], temp);
+    // Three messages 10 s apart in event time, replayed 10x faster: about 2 s.
+    const file = path.join(temp, 'paced.ndjson');
+    writeFileSync(file, ['10:00:00', '10:00:10', '10:00:20'].map((t, i) => JSON.stringify(message(900 + i, 'courier', `2024-02-01T${t}Z`))).join('\n'));
+    const summary = JSON.parse((await cliOk(['ingest', '--input', file, '--replay-speed', '10', '--workdir', workdir, '--json'], temp)).stdout);
+    assert.equal(summary.published, 3);
+    assert.ok(summary.seconds >= 1.9 && summary.seconds < 10, `paced: published over ${summary.seconds}s`);
+    await cliOk(['emulator', 'stop', '--workdir', workdir], temp);
+  });
+
+  test('ingest: a missing file and a bad gs:// URI are clear errors; upload then ingest from the bucket works', async () => {
+    const workdir = newWorkdir();
+    await cliOk(['emulator', 'start', '--workdir', workdir], temp);
+    await cliOk(['provision', '--workdir', workdir], temp);
+    assertCleanError(await cli(['ingest', '--input', path.join(temp, 'nope.json'), '--workdir', workdir], temp), /input file not found/);
+    assertCleanError(await cli(['ingest', '--input', 'gs://chat-pipeline-local-landing/missing.json', '--workdir', workdir], temp), /object not found: gs:\/\/chat-pipeline-local-landing\/missing\.json/);
+    assertCleanError(await cli(['ingest', '--input', 'gs://Bad_Bucket/x.json', '--workdir', workdir], temp), /invalid bucket name/);
+    const uploaded = JSON.parse((await cliOk(['upload', anchorPath('glovo-sample.ndjson'), '--workdir', workdir, '--json'], temp)).stdout);
+    assert.equal(uploaded.uri, 'gs://chat-pipeline-local-landing/glovo-sample.ndjson');
+    const summary = JSON.parse((await cliOk(['ingest', '--input', uploaded.uri, '--workdir', workdir, '--json'], temp)).stdout);
+    assert.equal(summary.published, 6);
+    assert.equal(summary.source, uploaded.uri);
+    await cliOk(['emulator', 'stop', '--workdir', workdir], temp);
+  });
+});
