@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError, errorMessage } from './errors.js';
+import { checkCommand } from './commands/check.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { exportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
@@ -40,6 +41,7 @@ try {
     .command(assertCommand)
     .command(exportCommand)
     .command(queryCommand)
+    .command(checkCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((message, error) => fail(error ?? new UserError(`${message}\nsee 'orchestrator --help'`, 2)))

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { PACKAGE_ROOT } from '../config.js';
 import { UserError } from '../errors.js';
 import type { Target } from '../identifiers.js';
 
@@ -65,13 +66,12 @@ export interface CompiledGraph {
 
 export type Vars = Record<string, string>;
 
-/** Path of the Dataform CLI entry point installed with the project (never a global install). */
-function dataformCliPath(projectDir: string): string {
-  const require = createRequire(path.join(projectDir, 'package.json'));
+/** The Dataform CLI installed with the orchestrator (never a global install). */
+function dataformCliPath(): string {
   try {
-    return require.resolve('@dataform/cli/bundle.js');
+    return createRequire(path.join(PACKAGE_ROOT, 'package.json')).resolve('@dataform/cli/bundle.js');
   } catch {
-    throw new UserError(`@dataform/cli is not installed in ${projectDir}: run 'npm ci' there first`);
+    throw new UserError(`@dataform/cli is not installed in ${PACKAGE_ROOT}: run 'npm ci' there first`);
   }
 }
 
@@ -94,7 +94,7 @@ export async function compileProject(projectDir: string, vars: Vars): Promise<Co
   if (!existsSync(path.join(projectDir, 'dataform.json'))) {
     throw new UserError(`no dataform.json in ${projectDir}: pass --project-dir pointing at the Dataform project`);
   }
-  const args = [dataformCliPath(projectDir), 'compile', projectDir, '--json'];
+  const args = [dataformCliPath(), 'compile', projectDir, '--json'];
   if (Object.keys(vars).length > 0) args.push(`--vars=${formatVars(vars)}`);
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
     (resolve, reject) => {

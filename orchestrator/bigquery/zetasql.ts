@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import type { AnalyzeRequest, ZetaSQLClient as ZetaSQLClientType } from '@fivetrandevelopers/zetasql';
+import { PACKAGE_ROOT } from '../config.js';
+import { UserError } from '../errors.js';
+
+type ZetaSqlModule = typeof import('@fivetrandevelopers/zetasql');
+export type AnalyzeResponse = NonNullable<Awaited<ReturnType<ZetaSQLClientType['analyze']>>>;
+
+const PACKAGE = '@fivetrandevelopers/zetasql';
+const INSTALL_HINT = `install it with 'npm install --save-dev ${PACKAGE}' (it is a devDependency of this project: 'npm ci' installs it)`;
+
+function serverBinary(): string {
+  let packageDir: string;
+  try {
+    packageDir = path.dirname(createRequire(path.join(PACKAGE_ROOT, 'package.json')).resolve(`${PACKAGE}/package.json`));
+  } catch {
+    throw new UserError(`the ZetaSQL analyzer (${PACKAGE}) is not installed: ${INSTALL_HINT}`);
+  }
+  const supported = (process.platform === 'linux' || process.platform === 'darwin') && (process.arch === 'x64' || process.arch === 'arm64');
+  if (!supported) throw new UserError(`${PACKAGE} ships its server for Linux and macOS on x64 and arm64 only, not ${process.platform}-${process.arch}`);
+  const binary = path.join(packageDir, 'lib', 'zetasql', `remote_server${process.arch === 'arm64' ? '_arm' : ''}${process.platform === 'linux' ? '.so' : ''}`);
+  if (!existsSync(binary)) throw new UserError(`the ZetaSQL server binary is missing at ${binary}: reinstall ${PACKAGE}`);
+  return binary;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+/**
+ * Google's SQL front end as a local gRPC server, started on a free port and always killed with this
+ * process (on exit, on SIGINT/SIGTERM, or by `stop`), since the server outlives a crashed client.
+ */
+export class ZetaSqlServer {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly module: ZetaSqlModule,
+    readonly client: ZetaSQLClientType,
+    private readonly cleanup: () => void,
+  ) {}
+
+  static async start(): Promise<ZetaSqlServer> {
+    const binary = serverBinary();
+    const module = (await import(PACKAGE).catch(() => {
+      throw new UserError(`cannot load ${PACKAGE}: ${INSTALL_HINT}`);
+    })) as ZetaSqlModule;
+    const port = await freePort();
+    const child = spawn(binary, ['127.0.0.1', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let exited = false;
+    child.on('exit', () => { exited = true; });
+    const kill = () => { if (!exited) child.kill('SIGKILL'); };
+    const onSignal = (signal: NodeJS.Signals) => { kill(); process.exit(signal === 'SIGINT' ? 130 : 143); };
+    process.on('exit', kill);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const cleanup = () => {
+      kill();
+      process.off('exit', kill);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+    module.ZetaSQLClient.init(port);
+    const client = module.ZetaSQLClient.getInstance();
+    const deadline = Date.now() + 20_000;
+    while (!(await client.testConnection().catch(() => false))) {
+      if (exited || Date.now() > deadline) {
+        cleanup();
+        throw new UserError(`the ZetaSQL server did not start (${binary})`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return new ZetaSqlServer(child, module, client, cleanup);
+  }
+
+  analyze(request: AnalyzeRequest): Promise<AnalyzeResponse | undefined> {
+    return this.client.analyze(request);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  stop(): void {
+    this.cleanup();
+  }
+}

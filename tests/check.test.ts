@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { PACKAGE_ROOT } from '../orchestrator/config.js';
+import { cli, cliOk } from './support/cli.js';
+
+const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-check-'));
+after(() => rmSync(temp, { recursive: true, force: true }));
+
+/** A copy of the Dataform project with one file edited (Dataform needs @dataform/core beside it). */
+function projectWith(file: string, edit: (text: string) => string): string {
+  const dir = mkdtempSync(path.join(temp, 'project-'));
+  for (const entry of ['definitions', 'includes', 'dataform.json', 'package.json']) cpSync(path.join(PACKAGE_ROOT, entry), path.join(dir, entry), { recursive: true });
+  cpSync(path.join(PACKAGE_ROOT, 'node_modules', '@dataform', 'core'), path.join(dir, 'node_modules', '@dataform', 'core'), { recursive: true });
+  const target = path.join(dir, file);
+  const before = readFileSync(target, 'utf8');
+  const after = edit(before);
+  assert.notEqual(after, before, `the edit of ${file} changed nothing`);
+  writeFileSync(target, after);
+  return dir;
+}
+
+interface CheckOutput {
+  ok: boolean;
+  statements: number;
+  results: { name: string; file: string; ok: boolean; skipped?: boolean; statements: { purpose: string; ok: boolean; message?: string; position?: string }[] }[];
+}
+
+async function check(projectDir = PACKAGE_ROOT): Promise<{ code: number | null; output: CheckOutput }> {
+  const result = await cli(['check', '--project-dir', projectDir, '--json'], temp);
+  return { code: result.code, output: JSON.parse(result.stdout) as CheckOutput };
+}
+
+function onlyError(output: CheckOutput) {
+  const errors = output.results.filter((r) => !r.ok && !r.skipped);
+  assert.equal(errors.length, 1, `exactly one action with errors: ${JSON.stringify(errors.map((e) => e.name))}`);
+  return { action: errors[0]!, statement: errors[0]!.statements.find((s) => !s.ok)! };
+}
+
+describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
+  test('the project passes: queries, CREATE TABLE ... PARTITION BY ... CLUSTER BY, MERGE, DECLARE, views, assertions', async () => {
+    const { code, output } = await check();
+    assert.equal(code, 0);
+    assert.equal(output.ok, true);
+    const purposes = new Set(output.results.flatMap((r) => r.statements.map((s) => s.purpose.replace(/ \(DECLARE \w+\)/, ''))));
+    for (const expected of ['query', 'create table', 'incremental pre-operation', 'incremental merge', 'create view', 'assertion view', 'assertion check']) {
+      assert.ok(purposes.has(expected), `analysed a ${expected}`);
+    }
+    assert.ok(output.statements >= 60, `${output.statements} statements`);
+    const text = await cliOk(['check'], temp);
+    assert.match(text.stdout, /^ok +chat_models\.customer_courier_conversations \(4 statements\)$/m);
+  });
+
+  const cases: { name: string; file: string; edit: (s: string) => string; action: string; message: RegExp }[] = [
+    {
+      name: 'an unknown column',
+      file: 'definitions/marts/orders.sqlx',
+      edit: (s) => s.replace('SELECT order_id, city_code, event_id,', 'SELECT order_id, city_kode, event_id,'),
+      action: 'orders', message: /Unrecognized name: city_kode/,
+    },
+    {
+      name: 'an unknown table',
+      file: 'definitions/analytics/conversations_per_day.sqlx',
+      edit: (s) => s.replace('FROM ${ref("customer_courier_conversations")}', 'FROM `chat-pipeline-local.chat_models.customer_courier_conversationz`'),
+      action: 'conversations_per_day', message: /Table not found: `?chat-pipeline-local\.chat_models\.customer_courier_conversationz/,
+    },
+    {
+      name: 'a wrong function signature',
+      file: 'definitions/analytics/response_times_by_city.sqlx',
+      edit: (s) => s.replace('MAX(first_responsetime_delay_seconds) AS', 'MAX(LENGTH(first_responsetime_delay_seconds)) AS'),
+      action: 'response_times_by_city', message: /No matching signature for function LENGTH/,
+    },
+    {
+      name: 'an ungrouped column',
+      file: 'definitions/analytics/response_times_by_city.sqlx',
+      edit: (s) => s.replace('  COUNT(*) AS conversations,', '  first_message_by,\n  COUNT(*) AS conversations,'),
+      action: 'response_times_by_city', message: /SELECT list expression references column first_message_by which is neither grouped nor aggregated/,
+    },
+    {
+      name: 'DuckDB syntax (SELECT * EXCLUDE)',
+      file: 'definitions/monitoring/conversations_without_city.sqlx',
+      edit: (s) => s.replace('SELECT order_id, conversation_started_at, last_published_at', 'SELECT * EXCLUDE (city_code)'),
+      action: 'conversations_without_city', message: /Syntax error/,
+    },
+    {
+      name: 'a DuckDB function (epoch_us)',
+      file: 'definitions/analytics/conversations_per_day.sqlx',
+      edit: (s) => s.replace('COUNT(*) AS conversations,', 'COUNT(*) AS conversations, MAX(epoch_us(conversation_started_at)) AS latest,'),
+      action: 'conversations_per_day', message: /Function not found: epoch_us/,
+    },
+    {
+      name: 'a column an upstream model no longer produces',
+      file: 'definitions/marts/conversations.sqlx',
+      edit: (s) => s.replace('  chat_started_by_message,\n  order_stage,', '  order_stage,'),
+      action: 'customer_courier_conversations', message: /Unrecognized name: chat_started_by_message/,
+    },
+  ];
+
+  for (const c of cases) {
+    test(`catches ${c.name}`, async () => {
+      const { code, output } = await check(projectWith(c.file, c.edit));
+      assert.equal(code, 1);
+      assert.equal(output.ok, false);
+      const { action, statement } = onlyError(output);
+      assert.ok(action.name.endsWith(`.${c.action}`), `error in ${action.name}`);
+      assert.match(statement.message ?? '', c.message);
+      assert.match(statement.position ?? '', /^\d+:\d+$/);
+      if (c.file.endsWith(`${c.action}.sqlx`)) assert.equal(action.file, c.file);
+    });
+  }
+
+  test('an error in the incremental MERGE path is caught even when the full-refresh query is fine', async () => {
+    const dir = projectWith('definitions/marts/rejected_events.sqlx', (s) =>
+      s.replace('AND last_published_at > ${dialect.variable("rejected_watermark")}', 'AND last_published_at > ${dialect.variable("rejected_watermark")} AND nonexistent_column IS NULL'));
+    const { output } = await check(dir);
+    const { action, statement } = onlyError(output);
+    assert.ok(action.name.endsWith('.rejected_events'));
+    assert.equal(statement.purpose, 'incremental merge');
+    assert.match(statement.message ?? '', /Unrecognized name: nonexistent_column/);
+  });
+});
