@@ -9,13 +9,24 @@ if (engine !== "bigquery" && engine !== "duckdb") {
 }
 const duckdb = engine === "duckdb";
 
-/** TRUE when `text` is one strict JSON value (RFC 8259); NULL for NULL. DuckDB's own json_valid
- * also accepts trailing commas and NaN, so the local warehouse registers a strict validator. */
+/** DuckDB: strict JSON validity. Its json_valid also accepts trailing commas and NaN/Infinity, so a
+ * text with either pattern is judged by `strict_json_valid`, a JavaScript JSON.parse the local
+ * warehouse registers; every other text is judged by json_valid alone, which is much cheaper. */
+function duckdbStrictJson(text) {
+  return `(json_valid(${text}) AND (NOT regexp_matches(${text}, '(?i)(,\\s*[\\]}]|nan|inf)') OR strict_json_valid(${text})))`;
+}
+
+/** TRUE when `text` is one strict JSON value (RFC 8259), FALSE otherwise (NULL included). */
 function isJson(text) {
   return duckdb
-    ? `strict_json_valid(${text})`
+    ? `COALESCE(${duckdbStrictJson(text)}, FALSE)`
     : `(SAFE.PARSE_JSON(${text}, wide_number_mode => 'round') IS NOT NULL)`;
 }
+
+// jsonValue and jsonQuery expect text that isJson accepts, or NULL: on text that only a lenient
+// parser reads, the engines differ (BigQuery's string JSON functions accept a trailing comma but not
+// NaN; DuckDB's accept both), and guarding every extraction with the strict check would cost a
+// regular expression per field. Models extract from text that isJson has already accepted.
 
 /** The scalar at `path` as a STRING (strings unquoted); NULL for objects, arrays, JSON null,
  * a missing path or text that is not JSON. DuckDB's json_extract_string throws on invalid JSON
@@ -26,11 +37,21 @@ function jsonValue(json, path) {
     : `JSON_VALUE(${json}, '${path}')`;
 }
 
-/** The JSON text at `path` (strings keep their quotes), or NULL when absent or not JSON. */
+/** The JSON text at `path` (strings keep their quotes); NULL when absent, JSON null, or not JSON. */
 function jsonQuery(json, path) {
   return duckdb
-    ? `(CASE WHEN json_valid(${json}) THEN CAST(json_extract(${json}, '${path}') AS VARCHAR) END)`
+    ? `(CASE WHEN json_valid(${json}) AND json_type(${json}, '${path}') != 'NULL' THEN CAST(json_extract(${json}, '${path}') AS VARCHAR) END)`
     : `JSON_QUERY(${json}, '${path}')`;
+}
+
+/** COUNTIF as an INT64 (DuckDB's returns a 128-bit HUGEINT). */
+function countIf(condition) {
+  return duckdb ? `CAST(COUNTIF(${condition}) AS BIGINT)` : `COUNTIF(${condition})`;
+}
+
+/** SUM of INT64 values as an INT64 (DuckDB's returns a 128-bit HUGEINT). */
+function sumInt64(expression) {
+  return duckdb ? `CAST(SUM(${expression}) AS BIGINT)` : `SUM(${expression})`;
 }
 
 /** RE2 partial match; the pattern must not contain quotes or backslashes (use [.] for a dot). */
@@ -39,11 +60,12 @@ function regexpContains(text, pattern) {
   return duckdb ? `regexp_matches(${text}, '${pattern}')` : `REGEXP_CONTAINS(${text}, r'${pattern}')`;
 }
 
-/** SAFE_CAST to INT64 for optionally signed decimal digits. DuckDB's TRY_CAST would round '1.5'
- * to 2 and read '1e3' as 1000 where BigQuery returns NULL, so it only sees plain digits. */
+/** SAFE_CAST to INT64: optionally signed decimal or 0x-hex digits, surrounding whitespace allowed.
+ * DuckDB's TRY_CAST would round '1.5' to 2 and read '1e3' as 1000 where BigQuery returns NULL, so it
+ * only sees texts of that shape. */
 function safeCastInt64(text) {
   return duckdb
-    ? `(CASE WHEN regexp_full_match(${text}, '[+-]?[0-9]+') THEN TRY_CAST(${text} AS BIGINT) END)`
+    ? `(CASE WHEN regexp_full_match(${text}, '\\s*[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\\s*') THEN TRY_CAST(trim(${text}, ' ' || chr(9) || chr(10) || chr(13)) AS BIGINT) END)`
     : `SAFE_CAST(${text} AS INT64)`;
 }
 
@@ -97,6 +119,8 @@ module.exports = {
   isJson,
   jsonValue,
   jsonQuery,
+  countIf,
+  sumInt64,
   regexpContains,
   safeCastInt64,
   safeCastTimestamp,

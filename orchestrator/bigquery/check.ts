@@ -60,9 +60,7 @@ function outputColumns(response: AnalyzeResponse | undefined): Column[] {
  * NULLs in the statements after them (the analyzer takes single statements, not scripts).
  */
 export async function checkGraph(server: ZetaSqlServer, graph: CompiledGraph, raw: { key: string }): Promise<ActionCheck[]> {
-  const languageOptions = (await new server.module.LanguageOptions().enableMaximumLanguageFeatures()).serialize();
-  languageOptions.productMode = 'PRODUCT_EXTERNAL';
-  languageOptions.supportedStatementKinds = [...STATEMENT_KINDS];
+  const languageOptions = await server.bigQueryLanguageOptions([...STATEMENT_KINDS]);
   const tables = new Map<string, Column[]>([[raw.key, RAW_COLUMNS.map((c) => ({ name: c.name, type: { typeKind: TYPE_KINDS[c.type] } }))]]);
 
   const analyze = (sql: string) => {

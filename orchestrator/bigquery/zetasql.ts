@@ -4,6 +4,9 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import type { AnalyzeRequest, ZetaSQLClient as ZetaSQLClientType } from '@fivetrandevelopers/zetasql';
+import type { LanguageOptionsProto } from '@fivetrandevelopers/zetasql/lib/types/zetasql/LanguageOptionsProto.js';
+import type { EvaluateQueryRequest } from '@fivetrandevelopers/zetasql/lib/types/zetasql/local_service/EvaluateQueryRequest.js';
+import type { EvaluateQueryResponse__Output } from '@fivetrandevelopers/zetasql/lib/types/zetasql/local_service/EvaluateQueryResponse.js';
 import { PACKAGE_ROOT } from '../config.js';
 import { UserError } from '../errors.js';
 
@@ -85,6 +88,21 @@ export class ZetaSqlServer {
 
   analyze(request: AnalyzeRequest): Promise<AnalyzeResponse | undefined> {
     return this.client.analyze(request);
+  }
+
+  /** Runs a query on in-memory tables with ZetaSQL's reference evaluator (requests up to ~4 MB). */
+  evaluateQuery(request: EvaluateQueryRequest): Promise<EvaluateQueryResponse__Output> {
+    return new Promise((resolve, reject) =>
+      this.module.ZetaSQLClient.API.evaluateQuery(request, (error, response) => (error || !response ? reject(error ?? new Error('no response')) : resolve(response))),
+    );
+  }
+
+  /** BigQuery's dialect: external product mode (INT64, no INT32), every language feature ZetaSQL has. */
+  async bigQueryLanguageOptions(statementKinds: LanguageOptionsProto['supportedStatementKinds']): Promise<LanguageOptionsProto> {
+    const options = (await new this.module.LanguageOptions().enableMaximumLanguageFeatures()).serialize();
+    options.productMode = 'PRODUCT_EXTERNAL';
+    options.supportedStatementKinds = statementKinds;
+    return options;
   }
 
   get pid(): number | undefined {
