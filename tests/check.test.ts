@@ -121,3 +121,27 @@ describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
     assert.match(statement.message ?? '', /Unrecognized name: nonexistent_column/);
   });
 });
+
+describe('the ZetaSQL server lifecycle', () => {
+  test('interrupted, check leaves no server running', async () => {
+    const { spawnCli } = await import('./support/cli.js');
+    const { execFileSync } = await import('node:child_process');
+    const servers = () => {
+      try {
+        return execFileSync('pgrep', ['-f', 'zetasql/remote_server'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+      } catch {
+        return [];
+      }
+    };
+    const before = servers();
+    const child = spawnCli(['check'], temp);
+    const deadline = Date.now() + 15_000;
+    while (servers().length <= before.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    assert.ok(servers().length > before.length, 'the server was started');
+    child.kill('SIGINT');
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 130);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(servers(), before, 'no ZetaSQL server left behind');
+  });
+});
