@@ -4,7 +4,6 @@ import type { TypeProto } from '@fivetrandevelopers/zetasql/lib/types/zetasql/Ty
 import type { CompiledGraph } from '../dataform/compile.js';
 import { actionsInDependencyOrder, type Action } from '../dataform/graph.js';
 import { errorMessage } from '../errors.js';
-import { targetKey } from '../identifiers.js';
 import { RAW_COLUMNS } from '../warehouse/warehouse.js';
 import { statementsFor, type BigQueryStatement } from './statements.js';
 import type { AnalyzeResponse, ZetaSqlServer } from './zetasql.js';
@@ -143,6 +142,5 @@ async function checkAction(
     for (const [name, type] of variables) sql = sql.replace(new RegExp(`\\b${name}\\b`, 'g'), `CAST(NULL AS ${type})`);
     await record(statement, () => analyze(sql));
   }
-  if (action.kind === 'table' && action.table.type === 'view' && columns.length > 0) tables.set(targetKey(action.target), columns);
   return { name: action.name, file, ok: statements.every((s) => s.ok), statements };
 }

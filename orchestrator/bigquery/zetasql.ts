@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import type { AnalyzeRequest, ZetaSQLClient as ZetaSQLClientType } from '@fivetrandevelopers/zetasql';
 import type { LanguageOptionsProto } from '@fivetrandevelopers/zetasql/lib/types/zetasql/LanguageOptionsProto.js';
@@ -9,6 +8,7 @@ import type { EvaluateQueryRequest } from '@fivetrandevelopers/zetasql/lib/types
 import type { EvaluateQueryResponse__Output } from '@fivetrandevelopers/zetasql/lib/types/zetasql/local_service/EvaluateQueryResponse.js';
 import { PACKAGE_ROOT } from '../config.js';
 import { UserError } from '../errors.js';
+import { freePort } from '../net.js';
 
 type ZetaSqlModule = typeof import('@fivetrandevelopers/zetasql');
 export type AnalyzeResponse = NonNullable<Awaited<ReturnType<ZetaSQLClientType['analyze']>>>;
@@ -28,17 +28,6 @@ function serverBinary(): string {
   const binary = path.join(packageDir, 'lib', 'zetasql', `remote_server${process.arch === 'arm64' ? '_arm' : ''}${process.platform === 'linux' ? '.so' : ''}`);
   if (!existsSync(binary)) throw new UserError(`the ZetaSQL server binary is missing at ${binary}: reinstall ${PACKAGE}`);
   return binary;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))));
-    });
-  });
 }
 
 /**

@@ -62,44 +62,34 @@ export function selectionOf(args: Omit<TransformArgs, 'full-refresh'>): Selectio
   return { actions: args.actions, tags: args.tags, includeDependencies: args['include-deps'], includeDependents: args['include-dependents'] };
 }
 
+async function runAndReport(args: Omit<TransformArgs, 'full-refresh'>, selection: Selection, fullRefresh: boolean): Promise<void> {
+  const context = contextOf(args);
+  const summary = await transformLocal({
+    project: context.project,
+    workdir: context.workdir,
+    selection,
+    fullRefresh,
+    vars: parseVars(args.vars),
+    onActionDone: (result) => log(progressLine(result)),
+  });
+  if (context.json) printJson(summaryJson(summary));
+  else print(renderSummary(summary));
+  if (!summary.ok) process.exitCode = 1;
+}
+
 export const transformCommand: CommandModule<object, TransformArgs> = {
   command: 'transform',
   describe: 'Run the Dataform graph on the local DuckDB warehouse (tables, incremental merges, assertions)',
   builder: (yargs) =>
     selectionOptions(withCommonOptions(yargs))
       .option('full-refresh', { type: 'boolean', default: false, describe: 'Rebuild incremental tables from scratch' }),
-  handler: async (args) => {
-    const context = contextOf(args);
-    const summary = await transformLocal({
-      project: context.project,
-      workdir: context.workdir,
-      selection: selectionOf(args),
-      fullRefresh: args['full-refresh'],
-      vars: parseVars(args.vars),
-      onActionDone: (result) => log(progressLine(result)),
-    });
-    if (context.json) printJson(summaryJson(summary));
-    else print(renderSummary(summary));
-    if (!summary.ok) process.exitCode = 1;
-  },
+  handler: (args) => runAndReport(args, selectionOf(args), args['full-refresh']),
 };
 
 export const assertCommand: CommandModule<object, Omit<TransformArgs, 'full-refresh'>> = {
   command: 'assert',
   describe: 'Run only the assertions on the local warehouse',
   builder: (yargs) => selectionOptions(withCommonOptions(yargs)),
-  handler: async (args) => {
-    const context = contextOf(args);
-    const summary = await transformLocal({
-      project: context.project,
-      workdir: context.workdir,
-      // Selecting a table means checking the assertions that depend on it.
-      selection: { ...selectionOf(args), includeDependents: true, assertionsOnly: true },
-      vars: parseVars(args.vars),
-      onActionDone: (result) => log(progressLine(result)),
-    });
-    if (context.json) printJson(summaryJson(summary));
-    else print(renderSummary(summary));
-    if (!summary.ok) process.exitCode = 1;
-  },
+  // Selecting a table means checking the assertions that depend on it.
+  handler: (args) => runAndReport(args, { ...selectionOf(args), includeDependents: true, assertionsOnly: true }, false),
 };

@@ -73,12 +73,14 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
       provision = await provisionLocal(project, workdir, clients, warehouse);
       uploaded = (await new LocalBuckets(workdir).upload(input, project.resources.bucket)).uri;
       log(`uploaded ${input} to ${uploaded}`);
+      // Each side stops the other when it fails, and both are awaited before the warehouse closes.
+      const stopPublisher = new AbortController();
       const stopSink = new AbortController();
-      options.signal?.addEventListener('abort', () => stopSink.abort(), { once: true });
+      options.signal?.addEventListener('abort', () => { stopPublisher.abort(); stopSink.abort(); }, { once: true });
       let totalBytes = 0;
       const gate = new BacklogGate(MAX_BACKLOG);
       const publishing = ingest(project, workdir, clients, uploaded, {
-        signal: options.signal,
+        signal: stopPublisher.signal,
         gate,
         onOpen: (bytes) => { totalBytes = bytes; },
         onProgress: (p) => options.onPublishProgress?.(p.published, p.bytesRead, totalBytes),
@@ -89,8 +91,12 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
         idleAfter: publishing.catch(() => undefined),
         signal: stopSink.signal,
         onBatch: ({ rows }) => { gate.landed(rows); options.onSinkProgress?.(rows); },
-      }).finally(() => gate.release());
-      [publish, landed] = await Promise.all([publishing, sinking]);
+      });
+      sinking.catch(() => stopPublisher.abort()).finally(() => gate.release());
+      const [published, sunk] = await Promise.allSettled([publishing, sinking]);
+      if (published.status === 'rejected') throw published.reason;
+      if (sunk.status === 'rejected') throw sunk.reason;
+      [publish, landed] = [published.value, sunk.value];
     } finally {
       await warehouse.close();
       await clients.close();

@@ -1,9 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { UserError } from '../errors.js';
+import { freePort } from '../net.js';
 import type { Workdir } from '../config.js';
 
 /** What `emulator start` records in the work directory, so that later commands find and stop it. */
@@ -47,18 +47,6 @@ async function launcherPath(): Promise<string> {
     );
   }
   return launcher;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 function isAlive(pid: number): boolean {
