@@ -13,6 +13,8 @@ export interface ProjectConfig {
   database: string;
   modelsDataset: string;
   assertionsDataset: string;
+  /** BigQuery location of the datasets (dataform.json's defaultLocation). */
+  location: string;
   vars: Record<string, string>;
   raw: Target;
   resources: PipelineResources;
@@ -32,7 +34,7 @@ export function loadProjectConfig(projectDir: string): ProjectConfig {
   const file = path.join(projectDir, 'dataform.json');
   if (!existsSync(file)) throw new UserError(`no dataform.json in ${projectDir}`);
   let json: {
-    defaultDatabase?: unknown; defaultSchema?: unknown; assertionSchema?: unknown; vars?: Record<string, unknown>;
+    defaultDatabase?: unknown; defaultSchema?: unknown; assertionSchema?: unknown; defaultLocation?: unknown; vars?: Record<string, unknown>;
   };
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
@@ -54,6 +56,7 @@ export function loadProjectConfig(projectDir: string): ProjectConfig {
     database,
     modelsDataset: validateIdentifier('dataset', text(json.defaultSchema, 'defaultSchema'), file),
     assertionsDataset: validateIdentifier('dataset', text(json.assertionSchema, 'assertionSchema'), file),
+    location: text(json.defaultLocation ?? 'US', 'defaultLocation'),
     vars,
     raw,
     resources: {

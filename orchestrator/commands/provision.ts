@@ -1,26 +1,64 @@
-import type { CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
+import { gcpClients } from '../gcp/clients.js';
+import { provisionGcp } from '../gcp/provision.js';
+import { resolveGcpSettings, type GcpOptions } from '../gcp/settings.js';
 import { textTable } from '../output/format.js';
 import { withEmulator } from '../pipeline/local.js';
 import { provisionLocal } from '../pipeline/provision.js';
 import { openLocalWarehouse } from '../runner/local.js';
 import { type CommonArgs, contextOf, print, printJson, withCommonOptions } from './common.js';
 
-export const provisionCommand: CommandModule<object, CommonArgs> = {
+export interface TargetArgs extends GcpOptions {
+  target: 'local' | 'gcp';
+}
+
+/** --target and the Google Cloud settings, shared by the commands that can run on either. */
+export function withTargetOptions<T>(yargs: Argv<T>): Argv<T & TargetArgs> {
+  return yargs
+    .option('target', { choices: ['local', 'gcp'] as const, default: 'local' as const, describe: 'Run locally (emulator, DuckDB) or on Google Cloud' })
+    .option('project', { type: 'string', describe: 'Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)' })
+    .option('location', { type: 'string', describe: "BigQuery and bucket location (default: dataform.json's defaultLocation)" })
+    .option('project-number', { type: 'string', describe: 'Project number, for the Pub/Sub service agent (default: looked up)' })
+    .option('partition-expiration-days', { type: 'number', describe: 'Delete raw partitions older than this' })
+    .option('config', { type: 'string', describe: 'JSON file with projectId, location, projectNumber, rawPartitionExpirationDays' }) as Argv<T & TargetArgs>;
+}
+
+interface ProvisionArgs extends CommonArgs, TargetArgs {
+  plan: boolean;
+}
+
+export const provisionCommand: CommandModule<object, ProvisionArgs> = {
   command: 'provision',
   describe: 'Create the topics, subscriptions, bucket, datasets and raw table the pipeline needs (idempotent)',
-  builder: (yargs) => withCommonOptions(yargs),
+  builder: (yargs) =>
+    withTargetOptions(withCommonOptions(yargs)).option('plan', { type: 'boolean', default: false, describe: 'With --target gcp: show what would be created or changed, and write nothing' }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
-    const steps = await withEmulator(project, workdir, async (clients) => {
-      const warehouse = await openLocalWarehouse(project, workdir);
+    let steps: { resource: string; name: string; status: string; detail?: string; settings?: Record<string, unknown> }[];
+    if (args.target === 'gcp') {
+      const settings = resolveGcpSettings(project, args);
+      const clients = gcpClients(settings);
       try {
-        return await provisionLocal(project, workdir, clients, warehouse);
+        steps = await provisionGcp(project, settings, clients, args.plan);
       } finally {
-        await warehouse.close();
+        await clients.close();
       }
-    });
+    } else {
+      steps = await withEmulator(project, workdir, async (clients) => {
+        const warehouse = await openLocalWarehouse(project, workdir);
+        try {
+          return await provisionLocal(project, workdir, clients, warehouse);
+        } finally {
+          await warehouse.close();
+        }
+      });
+    }
     if (json) printJson(steps);
-    else print(textTable(['resource', 'name', 'status', 'detail'], steps.map((s) => ({ ...s, detail: s.detail ?? '' }))));
+    else {
+      print(textTable(['resource', 'name', 'status', 'detail'], steps.map((s) => ({ resource: s.resource, name: s.name, status: s.status, detail: s.detail ?? '' }))));
+      const withSettings = steps.filter((s) => s.settings && s.status !== 'exists');
+      if (withSettings.length) print(['', 'settings:', ...withSettings.map((s) => `  ${s.resource} ${s.name}: ${JSON.stringify(s.settings)}`)].join('\n'));
+    }
     if (steps.some((s) => s.status === 'differs')) process.exitCode = 1;
   },
 };

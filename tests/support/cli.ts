@@ -12,13 +12,13 @@ export interface CliResult {
 }
 
 /** Spawns the real `orchestrator` bin, as a user's shell would. */
-export function spawnCli(args: string[], cwd: string): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, METADATA_SERVER_DETECTION: 'none' } });
+export function spawnCli(args: string[], cwd: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, METADATA_SERVER_DETECTION: 'none', ...env } });
 }
 
-export function cli(args: string[], cwd: string): Promise<CliResult> {
+export function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawnCli(args, cwd);
+    const child = spawnCli(args, cwd, env);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -28,8 +28,8 @@ export function cli(args: string[], cwd: string): Promise<CliResult> {
   });
 }
 
-export async function cliOk(args: string[], cwd: string): Promise<CliResult> {
-  const result = await cli(args, cwd);
+export async function cliOk(args: string[], cwd: string, env: Record<string, string> = {}): Promise<CliResult> {
+  const result = await cli(args, cwd, env);
   assert.equal(result.code, 0, `orchestrator ${args.join(' ')} failed:\n${result.stderr}`);
   return result;
 }

@@ -1,0 +1,48 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { ProjectConfig } from '../config.js';
+import { UserError, errorMessage } from '../errors.js';
+import { validateIdentifier } from '../identifiers.js';
+
+/** What running on Google Cloud needs beyond the resource names (which dataform.json's vars hold). */
+export interface GcpSettings {
+  projectId: string;
+  location: string;
+  /** Finds the Pub/Sub service agent; looked up through Cloud Storage when not given. */
+  projectNumber?: string;
+  /** Raw partitions older than this are deleted by BigQuery; unset keeps them. */
+  rawPartitionExpirationDays?: number;
+}
+
+export interface GcpOptions {
+  project?: string;
+  location?: string;
+  'project-number'?: string;
+  'partition-expiration-days'?: number;
+  config?: string;
+}
+
+const LOCATION = /^(US|EU|[a-z]+-[a-z]+[0-9]+)$/;
+
+/** Flags win over the config file, which wins over the environment and dataform.json. */
+export function resolveGcpSettings(project: ProjectConfig, options: GcpOptions): GcpSettings {
+  let file: Partial<Record<'projectId' | 'location' | 'projectNumber' | 'rawPartitionExpirationDays', unknown>> = {};
+  if (options.config) {
+    if (!existsSync(options.config)) throw new UserError(`config file not found: ${options.config}`);
+    try {
+      file = JSON.parse(readFileSync(options.config, 'utf8'));
+    } catch (error) {
+      throw new UserError(`${options.config} is not valid JSON: ${errorMessage(error)}`);
+    }
+  }
+  const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+  const projectId = options.project ?? text(file.projectId) ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.GCLOUD_PROJECT;
+  if (!projectId) throw new UserError('no Google Cloud project: pass --project, set GOOGLE_CLOUD_PROJECT, or put projectId in --config');
+  validateIdentifier('project', projectId, '--project / GOOGLE_CLOUD_PROJECT');
+  const location = options.location ?? text(file.location) ?? project.location;
+  if (!LOCATION.test(location)) throw new UserError(`invalid location ${JSON.stringify(location)}: use US, EU or a region such as europe-west1`);
+  const projectNumber = options['project-number'] ?? text(file.projectNumber);
+  if (projectNumber !== undefined && !/^[0-9]{6,20}$/.test(projectNumber)) throw new UserError(`invalid project number ${JSON.stringify(projectNumber)}`);
+  const expiration = options['partition-expiration-days'] ?? (typeof file.rawPartitionExpirationDays === 'number' ? file.rawPartitionExpirationDays : undefined);
+  if (expiration !== undefined && !(Number.isInteger(expiration) && expiration > 0)) throw new UserError('the partition expiration must be a whole number of days');
+  return { projectId, location, projectNumber, rawPartitionExpirationDays: expiration };
+}

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { PubSub } from '@google-cloud/pubsub';
+import { cli, cliOk } from './support/cli.js';
+import { FakeGoogleApis } from './support/fakeGoogle.js';
+
+// Provisioning on Google Cloud with the real client libraries: Cloud Storage and BigQuery against a
+// local endpoint that records their requests, Pub/Sub against the emulator.
+process.env.METADATA_SERVER_DETECTION = 'none';
+const PROJECT = 'chat-pipeline-test';
+const AGENT = 'serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com';
+const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-gcp-'));
+let emulatorHost: string;
+const workdir = path.join(temp, 'work');
+
+before(async () => {
+  const started = JSON.parse((await cliOk(['emulator', 'start', '--workdir', workdir, '--json'], temp)).stdout);
+  emulatorHost = `${started.host}:${started.port}`;
+});
+after(async () => {
+  await cli(['emulator', 'stop', '--workdir', workdir], temp);
+  rmSync(temp, { recursive: true, force: true });
+});
+
+interface Step { resource: string; name: string; status: string; settings?: Record<string, unknown>; detail?: string }
+
+async function provision(endpoint: string, project: string, ...extra: string[]) {
+  const result = await cli(['provision', '--target', 'gcp', '--project', project, '--location', 'EU', '--json', ...extra], temp, {
+    ORCHESTRATOR_STORAGE_ENDPOINT: endpoint, ORCHESTRATOR_BIGQUERY_ENDPOINT: endpoint, PUBSUB_EMULATOR_HOST: emulatorHost,
+  });
+  return { code: result.code, stderr: result.stderr, steps: result.stdout ? (JSON.parse(result.stdout) as Step[]) : [] };
+}
+
+describe('provision --target gcp', () => {
+  const fake = new FakeGoogleApis();
+  let endpoint: string;
+  before(async () => { endpoint = await fake.start(); });
+  after(() => fake.stop());
+
+  test('--plan lists every resource and writes nothing', async () => {
+    const { code, steps } = await provision(endpoint, PROJECT, '--plan', '--partition-expiration-days', '30');
+    assert.equal(code, 0);
+    assert.deepEqual(fake.writes(), [], 'no write request');
+    const byName = Object.fromEntries(steps.map((s) => [`${s.resource} ${s.name}`, s]));
+    assert.deepEqual(Object.keys(byName).sort(), [
+      'BigQuery dataset chat_assertions', 'BigQuery dataset chat_models', 'BigQuery dataset chat_raw', 'BigQuery table chat_raw.raw_events',
+      'IAM on BigQuery table chat_raw.raw_events', 'IAM on Pub/Sub subscription chat-events-to-raw', 'IAM on Pub/Sub topic chat-events-dead-letter',
+      'Pub/Sub subscription chat-events-dead-letter-inspect', 'Pub/Sub subscription chat-events-to-raw', 'Pub/Sub topic chat-events',
+      'Pub/Sub topic chat-events-dead-letter', 'bucket chat-pipeline-local-landing',
+    ]);
+    assert.ok(steps.filter((s) => !s.resource.startsWith('IAM on Pub/Sub')).every((s) => s.status === 'create' || s.status === 'grant'));
+    assert.deepEqual(byName['Pub/Sub subscription chat-events-to-raw']!.settings?.bigqueryConfig, {
+      table: `${PROJECT}.chat_raw.raw_events`, writeMetadata: true, useTopicSchema: false, useTableSchema: false, dropUnknownFields: false,
+    });
+    const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: emulatorHost, emulatorMode: true });
+    assert.deepEqual((await pubsub.getTopics())[0], [], 'no topic created by --plan');
+    await pubsub.close();
+  });
+
+  test('creates everything with the exact requests, then finds it all in place', async () => {
+    const { code, steps, stderr } = await provision(endpoint, PROJECT, '--partition-expiration-days', '30');
+    assert.equal(code, 0, stderr);
+    const writes = fake.writes().map((r) => ({ method: r.method, path: r.path, body: r.body }));
+    assert.deepEqual(writes[0], {
+      method: 'POST', path: '/storage/v1/b',
+      body: { name: 'chat-pipeline-local-landing', location: 'EU', iamConfiguration: { uniformBucketLevelAccess: { enabled: true }, publicAccessPrevention: 'enforced' } },
+    });
+    for (const [i, dataset] of ['chat_raw', 'chat_models', 'chat_assertions'].entries()) {
+      assert.deepEqual(writes[1 + i], { method: 'POST', path: `/bigquery/v2/projects/${PROJECT}/datasets`, body: { location: 'EU', datasetReference: { datasetId: dataset } } });
+    }
+    assert.deepEqual(writes[4], {
+      method: 'POST', path: `/bigquery/v2/projects/${PROJECT}/datasets/chat_raw/tables`,
+      body: {
+        schema: { fields: [
+          { name: 'subscription_name', type: 'STRING', mode: 'NULLABLE' }, { name: 'message_id', type: 'STRING', mode: 'NULLABLE' },
+          { name: 'publish_time', type: 'TIMESTAMP', mode: 'NULLABLE' }, { name: 'data', type: 'STRING', mode: 'NULLABLE' },
+          { name: 'attributes', type: 'STRING', mode: 'NULLABLE' },
+        ] },
+        timePartitioning: { type: 'DAY', field: 'publish_time', expirationMs: String(30 * 86_400_000) },
+        tableReference: { projectId: PROJECT, datasetId: 'chat_raw', tableId: 'raw_events' },
+      },
+    });
+    assert.equal(writes[5]!.path, `/bigquery/v2/projects/${PROJECT}/datasets/chat_raw/tables/raw_events:setIamPolicy`);
+    assert.deepEqual((writes[5]!.body as { policy: { bindings: unknown } }).policy.bindings, [{ role: 'roles/bigquery.dataEditor', members: [AGENT] }]);
+    assert.equal(writes.length, 6, 'nothing else is written through HTTP');
+
+    const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: emulatorHost, emulatorMode: true });
+    const [raw] = await pubsub.subscription('chat-events-to-raw').getMetadata();
+    assert.equal(raw.topic, `projects/${PROJECT}/topics/chat-events`);
+    assert.equal(raw.bigqueryConfig?.table, `${PROJECT}.chat_raw.raw_events`);
+    assert.equal(raw.bigqueryConfig?.writeMetadata, true);
+    assert.deepEqual([raw.deadLetterPolicy?.deadLetterTopic, raw.deadLetterPolicy?.maxDeliveryAttempts], [`projects/${PROJECT}/topics/chat-events-dead-letter`, 5]);
+    const [inspect] = await pubsub.subscription('chat-events-dead-letter-inspect').getMetadata();
+    assert.equal(inspect.topic, `projects/${PROJECT}/topics/chat-events-dead-letter`);
+    await pubsub.close();
+    assert.ok(steps.filter((s) => s.resource.startsWith('IAM on Pub/Sub')).every((s) => s.status === 'skipped'), 'the emulator has no IAM: said, not hidden');
+
+    const before = fake.requests.length;
+    const again = await provision(endpoint, PROJECT);
+    assert.equal(again.code, 0);
+    assert.deepEqual(fake.writes().length, 6, 'a second run writes nothing');
+    assert.ok(fake.requests.length > before);
+    assert.ok(again.steps.filter((s) => s.status !== 'skipped').every((s) => s.status === 'exists'), JSON.stringify(again.steps));
+  });
+
+  test('drift is reported, never changed: a pull subscription where a BigQuery one belongs, a raw table of another shape', async () => {
+    const project = 'chat-pipeline-drift';
+    const pubsub = new PubSub({ projectId: project, apiEndpoint: emulatorHost, emulatorMode: true });
+    const [topic] = await pubsub.createTopic('chat-events');
+    await topic.createSubscription('chat-events-to-raw');
+    await pubsub.close();
+    const drifted = new FakeGoogleApis();
+    const driftEndpoint = await drifted.start();
+    drifted.datasets.set('chat_raw', { location: 'EU' });
+    drifted.tables.set('chat_raw.raw_events', { schema: { fields: [{ name: 'data', type: 'BYTES' }] } });
+    try {
+      const { code, steps } = await provision(driftEndpoint, project);
+      assert.equal(code, 1);
+      const table = steps.find((s) => s.resource === 'BigQuery table')!;
+      assert.equal(table.status, 'differs');
+      assert.match(table.detail ?? '', /column data STRING missing or of another type/);
+      assert.match(table.detail ?? '', /not partitioned by publish_time/);
+      const subscription = steps.find((s) => s.name === 'chat-events-to-raw' && s.resource === 'Pub/Sub subscription')!;
+      assert.equal(subscription.status, 'differs');
+      assert.match(subscription.detail ?? '', /a pull subscription where a BigQuery subscription is expected/);
+      assert.ok(!drifted.writes().some((w) => w.path.includes('/tables/raw_events') && !w.path.endsWith(':setIamPolicy')), 'the table is left alone');
+    } finally {
+      drifted.stop();
+    }
+  });
+
+  test('user errors: no project, a bad location', async () => {
+    const noProject = await cli(['provision', '--target', 'gcp', '--plan'], temp, { GOOGLE_CLOUD_PROJECT: '', GCLOUD_PROJECT: '' });
+    assert.equal(noProject.code, 1);
+    assert.match(noProject.stderr, /no Google Cloud project: pass --project/);
+    const badLocation = await cli(['provision', '--target', 'gcp', '--plan', '--project', PROJECT, '--location', 'mars'], temp);
+    assert.match(badLocation.stderr, /invalid location "mars"/);
+  });
+});
