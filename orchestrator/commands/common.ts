@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { PACKAGE_ROOT, loadProjectConfig, resolveWorkdir, type ProjectConfig, type Workdir } from '../config.js';
+import type { GcpOptions } from '../gcp/settings.js';
 
 export interface CommonArgs {
   workdir: string;
@@ -47,3 +48,18 @@ export function printJson(value: unknown): void {
 }
 
 export const shortName = (fullName: string) => fullName.split('.').slice(1).join('.');
+
+export interface TargetArgs extends GcpOptions {
+  target: 'local' | 'gcp';
+}
+
+/** --target and the Google Cloud settings, shared by the commands that can run on either. */
+export function withTargetOptions<T>(yargs: Argv<T>): Argv<T & TargetArgs> {
+  return yargs
+    .option('target', { choices: ['local', 'gcp'] as const, default: 'local' as const, describe: 'Run locally (emulator, DuckDB) or on Google Cloud' })
+    .option('project', { type: 'string', describe: 'Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)' })
+    .option('location', { type: 'string', describe: "BigQuery and bucket location (default: dataform.json's defaultLocation)" })
+    .option('project-number', { type: 'string', describe: 'Project number, for the Pub/Sub service agent (default: looked up)' })
+    .option('partition-expiration-days', { type: 'number', describe: 'Delete raw partitions older than this' })
+    .option('config', { type: 'string', describe: 'JSON file with projectId, location, projectNumber, rawPartitionExpirationDays' }) as Argv<T & TargetArgs>;
+}

@@ -1,27 +1,12 @@
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { gcpClients } from '../gcp/clients.js';
 import { provisionGcp } from '../gcp/provision.js';
-import { resolveGcpSettings, type GcpOptions } from '../gcp/settings.js';
+import { resolveGcpSettings } from '../gcp/settings.js';
 import { textTable } from '../output/format.js';
 import { withEmulator } from '../pipeline/local.js';
 import { provisionLocal } from '../pipeline/provision.js';
 import { openLocalWarehouse } from '../runner/local.js';
-import { type CommonArgs, contextOf, print, printJson, withCommonOptions } from './common.js';
-
-export interface TargetArgs extends GcpOptions {
-  target: 'local' | 'gcp';
-}
-
-/** --target and the Google Cloud settings, shared by the commands that can run on either. */
-export function withTargetOptions<T>(yargs: Argv<T>): Argv<T & TargetArgs> {
-  return yargs
-    .option('target', { choices: ['local', 'gcp'] as const, default: 'local' as const, describe: 'Run locally (emulator, DuckDB) or on Google Cloud' })
-    .option('project', { type: 'string', describe: 'Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)' })
-    .option('location', { type: 'string', describe: "BigQuery and bucket location (default: dataform.json's defaultLocation)" })
-    .option('project-number', { type: 'string', describe: 'Project number, for the Pub/Sub service agent (default: looked up)' })
-    .option('partition-expiration-days', { type: 'number', describe: 'Delete raw partitions older than this' })
-    .option('config', { type: 'string', describe: 'JSON file with projectId, location, projectNumber, rawPartitionExpirationDays' }) as Argv<T & TargetArgs>;
-}
+import { type CommonArgs, type TargetArgs, contextOf, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 interface ProvisionArgs extends CommonArgs, TargetArgs {
   plan: boolean;

@@ -1,12 +1,19 @@
 import type { CommandModule } from 'yargs';
+import path from 'node:path';
 import { parseVars } from '../config.js';
+import { UserError } from '../errors.js';
+import { compileProject } from '../dataform/compile.js';
+import { actionsInDependencyOrder, selectActions } from '../dataform/graph.js';
+import { dataformRunCommand, runDataform, writeCredentialsFile } from '../gcp/dataform.js';
+import { resolveGcpSettings } from '../gcp/settings.js';
 import type { Selection } from '../dataform/graph.js';
 import { plainRow, textTable } from '../output/format.js';
 import { transformLocal } from '../runner/local.js';
 import type { ActionResult, RunSummary } from '../runner/run.js';
-import { type CommonArgs, contextOf, log, print, printJson, shortName, withCommonOptions } from './common.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, shortName, withCommonOptions, withTargetOptions } from './common.js';
 
-interface TransformArgs extends CommonArgs {
+interface TransformArgs extends CommonArgs, TargetArgs {
+  'dry-run': boolean;
   'full-refresh': boolean;
   actions?: string[];
   tags?: string[];
@@ -50,7 +57,8 @@ export function summaryJson(summary: RunSummary & { compileSeconds: number }) {
 }
 
 export function selectionOptions<T>(yargs: import('yargs').Argv<T>) {
-  return yargs
+  return withTargetOptions(yargs)
+    .option('dry-run', { type: 'boolean', default: false, describe: 'With --target gcp: print the dataform run command instead of running it' })
     .option('actions', { type: 'string', array: true, describe: 'Run only these actions (name, dataset.name or project.dataset.name)' })
     .option('tags', { type: 'string', array: true, describe: 'Run only actions with these tags' })
     .option('include-deps', { type: 'boolean', default: false, describe: 'Also run the dependencies of the selected actions' })
@@ -62,7 +70,34 @@ export function selectionOf(args: Omit<TransformArgs, 'full-refresh'>): Selectio
   return { actions: args.actions, tags: args.tags, includeDependencies: args['include-deps'], includeDependents: args['include-dependents'] };
 }
 
+/** On Google Cloud the models run with the Dataform CLI itself; --dry-run shows the command. */
+async function runOnBigQuery(args: Omit<TransformArgs, 'full-refresh'>, selection: Selection, fullRefresh: boolean): Promise<void> {
+  const { project, workdir, json } = contextOf(args);
+  const settings = resolveGcpSettings(project, args);
+  const vars = parseVars(args.vars);
+  let chosen = selection;
+  if (selection.assertionsOnly) {
+    // `dataform run` has no "assertions only": name them, as compiled for BigQuery.
+    const graph = await compileProject(project.projectDir, { ...vars, engine: 'bigquery' });
+    const assertions = selectActions(actionsInDependencyOrder(graph), selection).map((a) => `${a.target.schema}.${a.target.name}`);
+    chosen = { actions: assertions };
+  }
+  const credentialsFile = path.join(workdir.dir, '.df-credentials.json');
+  const command = dataformRunCommand(project, settings, { selection: chosen, fullRefresh, vars, credentialsFile });
+  if (args['dry-run']) {
+    if (json) printJson({ dryRun: true, command, credentials: { file: credentialsFile, projectId: settings.projectId, location: settings.location } });
+    else print(command.map((part) => (/[\s'"]/.test(part) ? JSON.stringify(part) : part)).join(' '));
+    return;
+  }
+  writeCredentialsFile(credentialsFile, settings);
+  log(`running the models on BigQuery in ${settings.projectId} (${settings.location}) with the Dataform CLI`);
+  const code = await runDataform(command);
+  if (json) printJson({ ok: code === 0, exitCode: code, command });
+  if (code !== 0) throw new UserError(`dataform run failed (exit ${code}): its output above says why`, code);
+}
+
 async function runAndReport(args: Omit<TransformArgs, 'full-refresh'>, selection: Selection, fullRefresh: boolean): Promise<void> {
+  if (args.target === 'gcp') return runOnBigQuery(args, selection, fullRefresh);
   const context = contextOf(args);
   const summary = await transformLocal({
     project: context.project,
