@@ -31,7 +31,7 @@ async function endToEnd(clients: PubSubClients, file: string) {
   try {
     const started = performance.now();
     const gate = new BacklogGate(MAX_BACKLOG);
-    const publishing = ingest(project, workdir, clients, file, { gate });
+    const publishing = ingest(project, workdir, clients.pubsub, file, { gate });
     const sinking = sink(project, clients, warehouse, { idleSeconds: 1, idleAfter: publishing, onBatch: ({ rows }) => gate.landed(rows) })
       .finally(() => gate.release());
     const [published, landed] = await Promise.all([publishing, sinking]);

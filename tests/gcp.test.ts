@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
 import { cli, cliOk } from './support/cli.js';
 import { FakeGoogleApis } from './support/fakeGoogle.js';
+import { anchorPath } from './support/pipeline.js';
 
 // Provisioning on Google Cloud with the real client libraries: Cloud Storage and BigQuery against a
 // local endpoint that records their requests, Pub/Sub against the emulator.
@@ -156,5 +157,39 @@ describe('transform and assert --target gcp', () => {
     const assertPlan = JSON.parse((await cliOk(['assert', '--target', 'gcp', '--project', PROJECT, '--dry-run', '--json', '--workdir', workdir], temp)).stdout);
     const actions = (assertPlan.command as string[]).slice((assertPlan.command as string[]).indexOf('--actions') + 1);
     assert.ok(actions.length >= 12 && actions.every((a) => a.startsWith('chat_assertions.')), JSON.stringify(actions));
+  });
+});
+
+describe('upload and ingest --target gcp', () => {
+  test('a resumable upload to the bucket, checked with CRC32C, then streamed from gs:// into the topic', async () => {
+    const fake = new FakeGoogleApis();
+    const endpoint = await fake.start();
+    const env = { ORCHESTRATOR_STORAGE_ENDPOINT: endpoint, ORCHESTRATOR_BIGQUERY_ENDPOINT: endpoint, PUBSUB_EMULATOR_HOST: emulatorHost };
+    const project = 'chat-pipeline-upload';
+    try {
+      fake.buckets.set('chat-pipeline-local-landing', { name: 'chat-pipeline-local-landing', location: 'EU' });
+      const file = anchorPath('glovo-sample.ndjson');
+      const uploaded = JSON.parse((await cliOk(['upload', file, '--target', 'gcp', '--project', project, '--json'], temp, env)).stdout);
+      assert.equal(uploaded.uri, 'gs://chat-pipeline-local-landing/glovo-sample.ndjson');
+      assert.deepEqual(fake.objects.get('chat-pipeline-local-landing/glovo-sample.ndjson'), readFileSync(file));
+      const start = fake.requests.find((r) => r.method === 'POST' && r.path.startsWith('/upload/'));
+      assert.ok(start, 'a resumable upload session was opened');
+      assert.ok(fake.requests.some((r) => r.method === 'PUT' && r.path.startsWith('/upload/')), 'the bytes were sent to the session');
+
+      const pubsub = new PubSub({ projectId: project, apiEndpoint: emulatorHost, emulatorMode: true });
+      const [topic] = await pubsub.createTopic('chat-events');
+      const [subscription] = await topic.createSubscription('check-ingest');
+      const summary = JSON.parse((await cliOk(['ingest', '--target', 'gcp', '--project', project, '--input', uploaded.uri, '--json'], temp, env)).stdout);
+      assert.deepEqual([summary.published, summary.failed, summary.source], [6, 0, uploaded.uri]);
+      const received: { data: string; position: string }[] = [];
+      await new Promise<void>((resolve) => {
+        subscription.on('message', (m) => { received.push({ data: m.data.toString(), position: m.attributes.position! }); m.ack(); if (received.length === 6) resolve(); });
+      });
+      await subscription.close();
+      await pubsub.close();
+      assert.deepEqual(received.map((r) => r.data).sort(), readFileSync(file, 'utf8').trim().split('\n').sort());
+    } finally {
+      fake.stop();
+    }
   });
 });

@@ -3,9 +3,13 @@ import { UserError } from '../errors.js';
 import { Progress } from '../output/progress.js';
 import { ingest, withEmulator } from '../pipeline/local.js';
 import type { PublishSummary } from '../pubsub/publisher.js';
-import { type CommonArgs, contextOf, log, print, printJson, withCommonOptions } from './common.js';
+import { gcpClients } from '../gcp/clients.js';
+import { resolveGcpSettings } from '../gcp/settings.js';
+import { openGcsObject } from '../gcp/storage.js';
+import { LocalBuckets, openSource } from '../storage/bucket.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
-interface IngestArgs extends CommonArgs {
+interface IngestArgs extends CommonArgs, TargetArgs {
   input: string;
   'replay-speed'?: number;
 }
@@ -26,7 +30,7 @@ export const ingestCommand: CommandModule<object, IngestArgs> = {
   command: 'ingest',
   describe: 'Stream a source file (a path or gs://BUCKET/OBJECT) into the Pub/Sub topic, one message per event',
   builder: (yargs) =>
-    withCommonOptions(yargs)
+    withTargetOptions(withCommonOptions(yargs))
       .option('input', { type: 'string', demandOption: true, describe: 'PATH or gs://BUCKET/OBJECT (locally: the bucket folder)' })
       .option('replay-speed', { type: 'number', describe: 'Pace events by messageSentTime, X times faster than real time' }),
   handler: async (args) => {
@@ -35,14 +39,26 @@ export const ingestCommand: CommandModule<object, IngestArgs> = {
     const controller = new AbortController();
     process.once('SIGINT', () => { log('interrupted: finishing the messages in flight'); controller.abort(); });
     let progress: Progress | undefined;
-    const summary = await withEmulator(project, workdir, (clients) =>
-      ingest(project, workdir, clients, args.input, {
-        replaySpeed: args['replay-speed'],
-        signal: controller.signal,
-        onOpen: (bytes) => { progress = new Progress('publishing', bytes); },
-        onProgress: (p) => progress?.update(p.published, 'events', p.bytesRead),
-      }),
-    );
+    const publishOptions = {
+      replaySpeed: args['replay-speed'],
+      signal: controller.signal,
+      onOpen: (bytes: number) => { progress = new Progress('publishing', bytes); },
+      onProgress: (p: { published: number; bytesRead: number }) => progress?.update(p.published, 'events', p.bytesRead),
+    };
+    let summary: PublishSummary & { source: string };
+    if (args.target === 'gcp') {
+      const clients = gcpClients(resolveGcpSettings(project, args));
+      try {
+        summary = await ingest(project, workdir, clients.pubsub, args.input, {
+          ...publishOptions,
+          open: (source) => (source.kind === 'object' ? openGcsObject(clients.storage, source.bucket, source.object) : openSource(source, new LocalBuckets(workdir))),
+        });
+      } finally {
+        await clients.close();
+      }
+    } else {
+      summary = await withEmulator(project, workdir, (clients) => ingest(project, workdir, clients.pubsub, args.input, publishOptions));
+    }
     progress?.done();
     if (json) printJson(summary);
     else print(describePublish(summary));

@@ -1,10 +1,12 @@
+import type { PubSub } from '@google-cloud/pubsub';
 import type { ProjectConfig, Workdir } from '../config.js';
 import { UserError, errorMessage } from '../errors.js';
 import { emulatorClients, type PubSubClients } from '../pubsub/clients.js';
 import { emulatorHost } from '../pubsub/emulator.js';
 import { publishRecords, type PublishOptions, type PublishSummary } from '../pubsub/publisher.js';
 import { runSink, type SinkOptions, type SinkSummary } from '../pubsub/sink.js';
-import { LocalBuckets, openSource, parseSource } from '../storage/bucket.js';
+import type { Readable } from 'node:stream';
+import { LocalBuckets, openSource, parseSource, type Source } from '../storage/bucket.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
 /** Runs `work` with Pub/Sub clients bound to this work directory's emulator, closing them after. */
@@ -28,14 +30,18 @@ export function explainPubSubError(error: unknown, what: string): never {
 export async function ingest(
   project: ProjectConfig,
   workdir: Workdir,
-  clients: PubSubClients,
+  pubsub: PubSub,
   input: string,
-  options: Omit<PublishOptions, 'source'> & { onOpen?: (bytes: number) => void },
+  options: Omit<PublishOptions, 'source'> & {
+    onOpen?: (bytes: number) => void;
+    /** Opens the source; by default gs:// objects come from the local bucket folder. */
+    open?: (source: Source) => Promise<{ stream: Readable; bytes: number }>;
+  },
 ): Promise<PublishSummary & { source: string }> {
   const source = parseSource(input);
-  const { stream, bytes } = await openSource(source, new LocalBuckets(workdir));
+  const { stream, bytes } = await (options.open ?? ((s) => openSource(s, new LocalBuckets(workdir))))(source);
   options.onOpen?.(bytes);
-  const topic = clients.pubsub.topic(project.resources.topic);
+  const topic = pubsub.topic(project.resources.topic);
   const [exists] = await topic.exists().catch((error: unknown) => explainPubSubError(error, `topic ${project.resources.topic}`));
   if (!exists) throw new UserError(`topic ${project.resources.topic} does not exist: run 'orchestrator provision' first`);
   const summary = await publishRecords(topic, stream, { ...options, source: source.name });

@@ -79,7 +79,7 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
       options.signal?.addEventListener('abort', () => { stopPublisher.abort(); stopSink.abort(); }, { once: true });
       let totalBytes = 0;
       const gate = new BacklogGate(MAX_BACKLOG);
-      const publishing = ingest(project, workdir, clients, uploaded, {
+      const publishing = ingest(project, workdir, clients.pubsub, uploaded, {
         signal: stopPublisher.signal,
         gate,
         onOpen: (bytes) => { totalBytes = bytes; },

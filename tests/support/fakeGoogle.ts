@@ -1,6 +1,7 @@
 // A local HTTP endpoint that answers the few Cloud Storage and BigQuery REST calls the orchestrator
 // makes, keeps what was created in memory, and records every request, so tests can assert them.
 import http from 'node:http';
+import { CRC32C } from '@google-cloud/storage';
 
 export interface RecordedRequest {
   method: string;
@@ -14,26 +15,33 @@ export class FakeGoogleApis {
   readonly datasets = new Map<string, Record<string, unknown>>();
   readonly tables = new Map<string, Record<string, unknown>>();
   readonly tablePolicies = new Map<string, Record<string, unknown>>();
+  readonly objects = new Map<string, Buffer>();
+  private readonly uploads = new Map<string, { bucket: string; name: string }>();
   private server?: http.Server;
+  private endpoint = '';
 
   constructor(readonly projectNumber = '123456789012') {}
 
   async start(): Promise<string> {
     this.server = http.createServer((req, res) => {
-      let raw = '';
-      req.on('data', (chunk: Buffer) => { raw += chunk.toString(); });
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        const path = (req.url ?? '').split('?')[0]!;
-        const body = raw ? JSON.parse(raw) : undefined;
-        this.requests.push({ method: req.method ?? '', path, body });
-        const [status, answer] = this.route(req.method ?? '', path, body);
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(answer));
+        const url = new URL(req.url ?? '/', this.endpoint);
+        const raw = Buffer.concat(chunks);
+        const media = url.pathname.startsWith('/upload/') && req.method === 'PUT';
+        const body = media || raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
+        this.requests.push({ method: req.method ?? '', path: url.pathname, body: media ? `<${raw.length} bytes>` : body });
+        const answer = this.objectRoute(req.method ?? '', url, body, raw) ?? this.route(req.method ?? '', url.pathname, body);
+        const [status, payload, headers] = answer;
+        res.writeHead(status, { 'content-type': 'application/json', ...(headers ?? {}) });
+        res.end(Buffer.isBuffer(payload) ? payload : JSON.stringify(payload));
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     const address = this.server.address() as { port: number };
-    return `http://127.0.0.1:${address.port}`;
+    this.endpoint = `http://127.0.0.1:${address.port}`;
+    return this.endpoint;
   }
 
   stop(): void {
@@ -43,6 +51,39 @@ export class FakeGoogleApis {
   /** The requests that change something (anything but a read). */
   writes(): RecordedRequest[] {
     return this.requests.filter((r) => r.method !== 'GET' && !r.path.endsWith(':getIamPolicy'));
+  }
+
+  private objectMetadata(bucket: string, name: string) {
+    const data = this.objects.get(`${bucket}/${name}`)!;
+    const crc = new CRC32C();
+    crc.update(data);
+    return { kind: 'storage#object', bucket, name, size: String(data.length), crc32c: crc.toString(), generation: '1' };
+  }
+
+  /** Resumable uploads and media downloads: enough of the object API for one-chunk files. */
+  private objectRoute(method: string, url: URL, body: any, raw: Buffer): [number, unknown, Record<string, string>?] | undefined {
+    let m: RegExpExecArray | null;
+    if ((m = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(url.pathname))) {
+      if (method === 'POST' && url.searchParams.get('uploadType') === 'resumable') {
+        const id = `upload-${this.uploads.size + 1}`;
+        this.uploads.set(id, { bucket: m[1]!, name: url.searchParams.get('name') ?? body?.name });
+        return [200, {}, { location: `${this.endpoint}/upload/storage/v1/b/${m[1]}/o?uploadType=resumable&upload_id=${id}` }];
+      }
+      const upload = this.uploads.get(url.searchParams.get('upload_id') ?? '');
+      if (method === 'PUT' && upload) {
+        this.objects.set(`${upload.bucket}/${upload.name}`, raw);
+        return [200, this.objectMetadata(upload.bucket, upload.name)];
+      }
+    }
+    if ((m = /^\/(?:download\/)?storage\/v1\/b\/([^/]+)\/o\/([^/]+)$/.exec(url.pathname)) && method === 'GET') {
+      const [bucket, name] = [m[1]!, decodeURIComponent(m[2]!)];
+      const data = this.objects.get(`${bucket}/${name}`);
+      if (!data) return [404, { error: { code: 404, message: 'No such object' } }];
+      const metadata = this.objectMetadata(bucket, name);
+      if (url.searchParams.get('alt') === 'media') return [200, data, { 'content-type': 'application/octet-stream', 'x-goog-hash': `crc32c=${metadata.crc32c}` }];
+      return [200, metadata];
+    }
+    return undefined;
   }
 
   private route(method: string, path: string, body: any): [number, unknown] {

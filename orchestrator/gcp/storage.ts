@@ -1,0 +1,28 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Storage } from '@google-cloud/storage';
+import { UserError } from '../errors.js';
+import { validateBucketName } from '../identifiers.js';
+
+/** A resumable upload, checked end to end with CRC32C by the client library. */
+export async function uploadToGcs(storage: Storage, file: string, bucket: string, object = path.basename(file)) {
+  const info = await stat(file).catch(() => undefined);
+  if (!info?.isFile()) throw new UserError(`file not found: ${file}`);
+  const [uploaded] = await storage.bucket(validateBucketName(bucket, 'the bucket name')).upload(file, {
+    destination: object,
+    resumable: true,
+    validation: 'crc32c',
+    metadata: { contentType: 'application/x-ndjson' },
+  });
+  return { uri: `gs://${bucket}/${object}`, bytes: info.size, crc32c: String(uploaded.metadata.crc32c ?? '') };
+}
+
+/** Streams an object (never loads it whole), with the client's CRC32C check of what was read. */
+export async function openGcsObject(storage: Storage, bucket: string, object: string): Promise<{ stream: Readable; bytes: number }> {
+  const file = storage.bucket(bucket).file(object);
+  const [exists] = await file.exists();
+  if (!exists) throw new UserError(`object not found: gs://${bucket}/${object}`);
+  const [metadata] = await file.getMetadata();
+  return { stream: file.createReadStream({ validation: 'crc32c' }), bytes: Number(metadata.size ?? 0) };
+}
