@@ -193,3 +193,40 @@ describe('upload and ingest --target gcp', () => {
     }
   });
 });
+
+describe('sink --target gcp (pull landing)', () => {
+  test('drains the pull subscription into the raw table with insertAll, insert ids from message ids', async () => {
+    const fake = new FakeGoogleApis();
+    const endpoint = await fake.start();
+    const env = { ORCHESTRATOR_STORAGE_ENDPOINT: endpoint, ORCHESTRATOR_BIGQUERY_ENDPOINT: endpoint, PUBSUB_EMULATOR_HOST: emulatorHost };
+    const project = 'chat-pipeline-pull';
+    try {
+      const steps = JSON.parse((await cliOk(['provision', '--target', 'gcp', '--project', project, '--landing', 'pull', '--json'], temp, env)).stdout) as Step[];
+      assert.ok(!steps.some((s) => s.resource === 'IAM on BigQuery table'), 'no table grant for the Pub/Sub agent with pull landing');
+      const pubsub = new PubSub({ projectId: project, apiEndpoint: emulatorHost, emulatorMode: true });
+      const [metadata] = await pubsub.subscription('chat-events-to-raw').getMetadata();
+      await pubsub.close();
+      assert.ok(!metadata.bigqueryConfig?.table, 'a pull subscription');
+      assert.equal(metadata.deadLetterPolicy?.maxDeliveryAttempts, 5);
+
+      await cliOk(['ingest', '--target', 'gcp', '--project', project, '--input', anchorPath('glovo-sample.ndjson')], temp, env);
+      const landed = JSON.parse((await cliOk(['sink', '--target', 'gcp', '--project', project, '--until-idle', '--idle-seconds', '1', '--json'], temp, env)).stdout);
+      assert.equal(landed.rows, 6);
+      const rows = fake.inserted.get('chat_raw.raw_events') ?? [];
+      assert.equal(rows.length, 6);
+      assert.equal(new Set(rows.map((r) => r.insertId)).size, 6);
+      for (const row of rows) {
+        assert.deepEqual(Object.keys(row.json).sort(), ['attributes', 'data', 'message_id', 'publish_time', 'subscription_name']);
+        assert.equal(row.insertId, row.json.message_id);
+        assert.equal(row.json.subscription_name, 'chat-events-to-raw');
+        assert.match(String(row.json.publish_time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+        assert.equal(JSON.parse(String(row.json.attributes)).source, 'glovo-sample.ndjson');
+      }
+      const again = await cli(['sink', '--target', 'gcp', '--project', PROJECT, '--until-idle', '--idle-seconds', '1'], temp, env);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /is a BigQuery subscription: it lands rows by itself/);
+    } finally {
+      fake.stop();
+    }
+  });
+});

@@ -61,5 +61,6 @@ export function withTargetOptions<T>(yargs: Argv<T>): Argv<T & TargetArgs> {
     .option('location', { type: 'string', describe: "BigQuery and bucket location (default: dataform.json's defaultLocation)" })
     .option('project-number', { type: 'string', describe: 'Project number, for the Pub/Sub service agent (default: looked up)' })
     .option('partition-expiration-days', { type: 'number', describe: 'Delete raw partitions older than this' })
-    .option('config', { type: 'string', describe: 'JSON file with projectId, location, projectNumber, rawPartitionExpirationDays' }) as Argv<T & TargetArgs>;
+    .option('landing', { choices: ['bigquery', 'pull'], describe: "How raw rows land on Google Cloud: a BigQuery subscription, or a pull subscription that 'sink --target gcp' drains" })
+    .option('config', { type: 'string', describe: 'JSON file with projectId, location, projectNumber, rawPartitionExpirationDays, landing' }) as Argv<T & TargetArgs>;
 }

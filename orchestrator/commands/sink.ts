@@ -2,18 +2,22 @@ import type { CommandModule } from 'yargs';
 import { Progress } from '../output/progress.js';
 import { sink, withEmulator } from '../pipeline/local.js';
 import { openLocalWarehouse } from '../runner/local.js';
-import { type CommonArgs, contextOf, log, print, printJson, withCommonOptions } from './common.js';
+import { gcpClients } from '../gcp/clients.js';
+import { resolveGcpSettings } from '../gcp/settings.js';
+import { sinkToBigQuery } from '../gcp/sink.js';
+import type { SinkSummary } from '../pubsub/sink.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
-interface SinkArgs extends CommonArgs {
+interface SinkArgs extends CommonArgs, TargetArgs {
   'until-idle': boolean;
   'idle-seconds': number;
 }
 
 export const sinkCommand: CommandModule<object, SinkArgs> = {
   command: 'sink',
-  describe: 'Land messages from the raw subscription in the raw table, as the BigQuery subscription does (local stand-in)',
+  describe: 'Land messages from the raw subscription in the raw table: locally the stand-in for the BigQuery subscription; on Google Cloud through the BigQuery API',
   builder: (yargs) =>
-    withCommonOptions(yargs)
+    withTargetOptions(withCommonOptions(yargs))
       .option('until-idle', { type: 'boolean', default: false, describe: 'Return once the subscription has been empty for --idle-seconds' })
       .option('idle-seconds', { type: 'number', default: 5, describe: 'Seconds of emptiness that count as idle' }),
   handler: async (args) => {
@@ -22,20 +26,29 @@ export const sinkCommand: CommandModule<object, SinkArgs> = {
     process.once('SIGINT', () => { log('draining: committing the batch in hand, then exiting'); controller.abort(); });
     process.once('SIGTERM', () => controller.abort());
     const progress = new Progress('landing');
-    const warehouse = await openLocalWarehouse(project, workdir);
-    try {
-      const summary = await withEmulator(project, workdir, (clients) =>
-        sink(project, clients, warehouse, {
-          idleSeconds: args['until-idle'] ? args['idle-seconds'] : undefined,
-          signal: controller.signal,
-          onBatch: ({ rows }) => progress.update(rows, 'rows'),
-        }),
-      );
-      progress.done();
-      if (json) printJson(summary);
-      else print(`landed ${summary.rows} messages in ${project.raw.schema}.${project.raw.name} in ${summary.batches} batches, ${summary.seconds.toFixed(2)}s`);
-    } finally {
-      await warehouse.close();
+    const sinkOptions = {
+      idleSeconds: args['until-idle'] ? args['idle-seconds'] : undefined,
+      signal: controller.signal,
+      onBatch: ({ rows }: { rows: number }) => progress.update(rows, 'rows'),
+    };
+    let summary: SinkSummary;
+    if (args.target === 'gcp') {
+      const clients = gcpClients(resolveGcpSettings(project, args));
+      try {
+        summary = await sinkToBigQuery(project, clients, sinkOptions);
+      } finally {
+        await clients.close();
+      }
+    } else {
+      const warehouse = await openLocalWarehouse(project, workdir);
+      try {
+        summary = await withEmulator(project, workdir, (clients) => sink(project, clients, warehouse, sinkOptions));
+      } finally {
+        await warehouse.close();
+      }
     }
+    progress.done();
+    if (json) printJson(summary);
+    else print(`landed ${summary.rows} messages in ${project.raw.schema}.${project.raw.name} in ${summary.batches} batches, ${summary.seconds.toFixed(2)}s`);
   },
 };

@@ -1,5 +1,6 @@
 import { BigQuery } from '@google-cloud/bigquery';
-import { PubSub } from '@google-cloud/pubsub';
+import { PubSub, v1 } from '@google-cloud/pubsub';
+import { credentials } from '@grpc/grpc-js';
 import { Storage } from '@google-cloud/storage';
 import type { GcpSettings } from './settings.js';
 
@@ -8,6 +9,8 @@ export interface GcpClients {
   storage: Storage;
   bigquery: BigQuery;
   pubsub: PubSub;
+  /** Synchronous pull, for `sink --target gcp`. */
+  subscriber: v1.SubscriberClient;
   /** True when Pub/Sub is the emulator ($PUBSUB_EMULATOR_HOST), which has no IAM. */
   pubsubEmulated: boolean;
   close(): Promise<void>;
@@ -21,13 +24,19 @@ export function gcpClients(settings: GcpSettings): GcpClients {
   const storageEndpoint = process.env.ORCHESTRATOR_STORAGE_ENDPOINT;
   const bigqueryEndpoint = process.env.ORCHESTRATOR_BIGQUERY_ENDPOINT;
   const pubsub = new PubSub({ projectId: settings.projectId });
+  const emulator = process.env.PUBSUB_EMULATOR_HOST;
+  // The low-level client ignores PUBSUB_EMULATOR_HOST, so it is pointed at the emulator explicitly.
+  const subscriber = emulator
+    ? new v1.SubscriberClient({ servicePath: emulator.slice(0, emulator.lastIndexOf(':')), port: Number(emulator.slice(emulator.lastIndexOf(':') + 1)), sslCreds: credentials.createInsecure(), projectId: settings.projectId })
+    : new v1.SubscriberClient({ projectId: settings.projectId });
   return {
+    subscriber,
     storage: new Storage({ projectId: settings.projectId, ...(storageEndpoint ? { apiEndpoint: storageEndpoint } : {}) }),
     bigquery: new BigQuery({ projectId: settings.projectId, location: settings.location, ...(bigqueryEndpoint ? { apiEndpoint: bigqueryEndpoint } : {}) }),
     pubsub,
-    pubsubEmulated: Boolean(process.env.PUBSUB_EMULATOR_HOST),
+    pubsubEmulated: Boolean(emulator),
     async close() {
-      await pubsub.close();
+      await Promise.allSettled([pubsub.close(), subscriber.close()]);
     },
   };
 }

@@ -115,10 +115,13 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
     if (!updated) steps.push({ resource, name, status: 'exists', settings: { role, member: agent } });
     else await act({ resource, name, status: 'grant', settings: { role, member: agent } }, () => iam.set(updated));
   };
-  await grant('IAM on BigQuery table', rawName, 'roles/bigquery.dataEditor', {
-    get: async () => (await table.getIamPolicy())[0] as IamPolicy,
-    set: (policy) => table.setIamPolicy(policy as never),
-  }, tableExists || !plan);
+  // With pull landing the sink writes the table with the operator's own credentials.
+  if (settings.landing === 'bigquery') {
+    await grant('IAM on BigQuery table', rawName, 'roles/bigquery.dataEditor', {
+      get: async () => (await table.getIamPolicy())[0] as IamPolicy,
+      set: (policy) => table.setIamPolicy(policy as never),
+    }, tableExists || !plan);
+  }
 
   // Pub/Sub: topics, the dead-letter subscription, the BigQuery subscription.
   const topicsKnown = new Set<string>();
@@ -138,12 +141,18 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
     metadata.bigqueryConfig?.table ? ['a BigQuery subscription where a pull subscription is expected'] : []);
 
   const bigqueryTable = `${settings.projectId}.${project.raw.schema}.${project.raw.name}`;
-  const subscriptionSettings = {
-    bigqueryConfig: { table: bigqueryTable, writeMetadata: true, useTopicSchema: false, useTableSchema: false, dropUnknownFields: false },
-    deadLetterPolicy: { deadLetterTopic: deadLetterTopic.name, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS },
-  };
+  const deadLetterPolicy = { deadLetterTopic: deadLetterTopic.name, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS };
+  const subscriptionSettings = settings.landing === 'pull'
+    ? { ackDeadlineSeconds: 60, deadLetterPolicy }
+    : { bigqueryConfig: { table: bigqueryTable, writeMetadata: true, useTopicSchema: false, useTableSchema: false, dropUnknownFields: false }, deadLetterPolicy };
   const rawSubscriptionKnown = await ensureSubscription(clients, steps, act, names.rawSubscription, names.topic, subscriptionSettings, (metadata) => {
     const config = metadata.bigqueryConfig;
+    if (settings.landing === 'pull') {
+      return [
+        config?.table ? 'a BigQuery subscription where a pull subscription is expected (--landing pull)' : '',
+        metadata.deadLetterPolicy?.deadLetterTopic !== deadLetterTopic.name ? 'no dead-letter policy to the dead-letter topic' : '',
+      ].filter(Boolean);
+    }
     if (!config?.table) return ['a pull subscription where a BigQuery subscription is expected'];
     return [
       config.table.replace(':', '.') !== bigqueryTable ? `writes to ${config.table}, expected ${bigqueryTable}` : '',

@@ -11,9 +11,12 @@ export interface GcpSettings {
   projectNumber?: string;
   /** Raw partitions older than this are deleted by BigQuery; unset keeps them. */
   rawPartitionExpirationDays?: number;
+  /** How raw rows land: a BigQuery subscription (default), or a pull subscription drained by `sink --target gcp`. */
+  landing: 'bigquery' | 'pull';
 }
 
 export interface GcpOptions {
+  landing?: string;
   project?: string;
   location?: string;
   'project-number'?: string;
@@ -25,7 +28,7 @@ const LOCATION = /^(US|EU|[a-z]+-[a-z]+[0-9]+)$/;
 
 /** Flags win over the config file, which wins over the environment and dataform.json. */
 export function resolveGcpSettings(project: ProjectConfig, options: GcpOptions): GcpSettings {
-  let file: Partial<Record<'projectId' | 'location' | 'projectNumber' | 'rawPartitionExpirationDays', unknown>> = {};
+  let file: Partial<Record<'projectId' | 'location' | 'projectNumber' | 'rawPartitionExpirationDays' | 'landing', unknown>> = {};
   if (options.config) {
     if (!existsSync(options.config)) throw new UserError(`config file not found: ${options.config}`);
     try {
@@ -44,5 +47,7 @@ export function resolveGcpSettings(project: ProjectConfig, options: GcpOptions):
   if (projectNumber !== undefined && !/^[0-9]{6,20}$/.test(projectNumber)) throw new UserError(`invalid project number ${JSON.stringify(projectNumber)}`);
   const expiration = options['partition-expiration-days'] ?? (typeof file.rawPartitionExpirationDays === 'number' ? file.rawPartitionExpirationDays : undefined);
   if (expiration !== undefined && !(Number.isInteger(expiration) && expiration > 0)) throw new UserError('the partition expiration must be a whole number of days');
-  return { projectId, location, projectNumber, rawPartitionExpirationDays: expiration };
+  const landing = options.landing ?? text(file.landing) ?? 'bigquery';
+  if (landing !== 'bigquery' && landing !== 'pull') throw new UserError(`landing must be "bigquery" or "pull", got ${JSON.stringify(landing)}`);
+  return { projectId, location, projectNumber, rawPartitionExpirationDays: expiration, landing };
 }

@@ -52,10 +52,16 @@ export async function sink(
   project: ProjectConfig,
   clients: PubSubClients,
   warehouse: Warehouse,
-  options: Omit<SinkOptions, 'subscriber' | 'subscriptionPath' | 'warehouse' | 'raw'>,
+  options: Omit<SinkOptions, 'subscriber' | 'subscriptionPath' | 'write'>,
 ): Promise<SinkSummary> {
   const subscription = clients.pubsub.subscription(project.resources.rawSubscription);
   const [exists] = await subscription.exists().catch((error: unknown) => explainPubSubError(error, `subscription ${project.resources.rawSubscription}`));
   if (!exists) throw new UserError(`subscription ${project.resources.rawSubscription} does not exist: run 'orchestrator provision' first`);
-  return runSink({ ...options, subscriber: clients.subscriber, subscriptionPath: subscription.name, warehouse, raw: project.raw });
+  await warehouse.ensureRawTable(project.raw);
+  return runSink({
+    ...options,
+    subscriber: clients.subscriber,
+    subscriptionPath: subscription.name,
+    write: (rows) => warehouse.appendRawRows(project.raw, rows),
+  });
 }

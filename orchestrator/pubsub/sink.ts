@@ -1,6 +1,5 @@
 import type { protos, v1 } from '@google-cloud/pubsub';
-import type { Target } from '../identifiers.js';
-import { Timestamp, type RawRow, type Warehouse } from '../warehouse/warehouse.js';
+import { Timestamp, type RawRow } from '../warehouse/warehouse.js';
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
 
@@ -8,8 +7,10 @@ export interface SinkOptions {
   subscriber: v1.SubscriberClient;
   /** Full path: projects/P/subscriptions/S. */
   subscriptionPath: string;
-  warehouse: Warehouse;
-  raw: Target;
+  /** Durably writes rows to the raw table; messages are acknowledged only after it resolves. */
+  write: (rows: RawRow[]) => Promise<void>;
+  /** Ask the server to answer at once when nothing is there (the emulator honours it). */
+  returnImmediately?: boolean;
   /** Messages per pull; each pull is committed and acknowledged before the next. */
   maxMessages?: number;
   /** Return once the subscription has been empty this long (after `idleAfter` resolves, if given). */
@@ -59,7 +60,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  * acknowledging the batch in hand.
  */
 export async function runSink(options: SinkOptions): Promise<SinkSummary> {
-  const { subscriber, subscriptionPath, warehouse, raw } = options;
+  const { subscriber, subscriptionPath, write } = options;
   const subscriptionName = subscriptionPath.split('/').pop()!;
   const maxMessages = options.maxMessages ?? 1000;
   const started = performance.now();
@@ -67,10 +68,11 @@ export async function runSink(options: SinkOptions): Promise<SinkSummary> {
   let idleSince: number | undefined;
   let idleCounts = options.idleAfter === undefined;
   void options.idleAfter?.finally(() => { idleCounts = true; });
-  await warehouse.ensureRawTable(raw);
-
   while (!options.signal?.aborted) {
-    const [response] = await subscriber.pull({ subscription: subscriptionPath, maxMessages, returnImmediately: true });
+    const [response] = await subscriber.pull(
+      { subscription: subscriptionPath, maxMessages, returnImmediately: options.returnImmediately ?? true },
+      { timeout: 30_000 },
+    );
     const received = (response.receivedMessages ?? []).filter((m) => m.message && m.ackId);
     if (received.length === 0) {
       if (options.idleSeconds !== undefined && idleCounts) {
@@ -81,7 +83,7 @@ export async function runSink(options: SinkOptions): Promise<SinkSummary> {
       continue;
     }
     idleSince = undefined;
-    await warehouse.appendRawRows(raw, received.map((m) => toRawRow(m, subscriptionName)));
+    await write(received.map((m) => toRawRow(m, subscriptionName)));
     await subscriber.acknowledge({ subscription: subscriptionPath, ackIds: received.map((m) => m.ackId!) });
     summary.rows += received.length;
     summary.batches++;

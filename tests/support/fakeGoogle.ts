@@ -16,6 +16,8 @@ export class FakeGoogleApis {
   readonly tables = new Map<string, Record<string, unknown>>();
   readonly tablePolicies = new Map<string, Record<string, unknown>>();
   readonly objects = new Map<string, Buffer>();
+  /** Rows received through insertAll, by `dataset.table`. */
+  readonly inserted = new Map<string, { insertId?: string; json: Record<string, unknown> }[]>();
   private readonly uploads = new Map<string, { bucket: string; name: string }>();
   private server?: http.Server;
   private endpoint = '';
@@ -118,6 +120,12 @@ export class FakeGoogleApis {
       if (!this.datasets.has(m[2]!)) return notFound;
       this.tables.set(key, { ...body, id: `${m[1]}:${key}` });
       return [200, this.tables.get(key)];
+    }
+    if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/:]+)\/insertAll$/.exec(path)) && method === 'POST') {
+      const key = `${m[2]}.${m[3]}`;
+      if (!this.tables.has(key)) return notFound;
+      this.inserted.set(key, [...(this.inserted.get(key) ?? []), ...body.rows]);
+      return [200, { kind: 'bigquery#tableDataInsertAllResponse' }];
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/:]+):(getIamPolicy|setIamPolicy)$/.exec(path))) {
       const key = `${m[2]}.${m[3]}`;
