@@ -10,6 +10,7 @@ import { loadCommand } from './commands/load.js';
 import { provisionCommand } from './commands/provision.js';
 import { queryCommand } from './commands/query.js';
 import { sinkCommand } from './commands/sink.js';
+import { statusCommand } from './commands/status.js';
 import { assertCommand, transformCommand } from './commands/transform.js';
 import { upCommand } from './commands/up.js';
 import { uploadCommand } from './commands/upload.js';
@@ -41,6 +42,7 @@ try {
     .command(assertCommand)
     .command(exportCommand)
     .command(queryCommand)
+    .command(statusCommand)
     .command(checkCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()

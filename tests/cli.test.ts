@@ -50,6 +50,12 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
     assert.equal(query.code, 0, query.stderr);
     assert.deepEqual(JSON.parse(query.stdout), [{ n: 1401 }]);
 
+    const status = JSON.parse((await cli(['status', '--workdir', workdir, '--json'])).stdout);
+    assert.equal(status.emulator, 'not running');
+    assert.deepEqual([status.warehouse.rawRows, status.warehouse.customer_courier_conversations], [1801, 400]);
+    assert.match(status.warehouse.latestPublishTime, /^\d{4}-\d\d-\d\dT/);
+    assert.deepEqual([status.lastModelRun.ok, status.lastModelRun.actions, status.lastModelRun.failed], [true, 21, []]);
+
     const table = await cli(['query', 'SELECT city_code, conversations FROM chat_models.response_times_by_city ORDER BY city_code LIMIT 2', '--workdir', workdir]);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^city_code\s+conversations\n-+\s+-+\n/);
@@ -87,10 +93,10 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
   });
 
   test('every command has --help', async () => {
-    for (const command of ['load', 'transform', 'assert', 'export', 'query']) {
+    for (const command of ['up', 'generate', 'emulator', 'provision', 'upload', 'ingest', 'sink', 'load', 'transform', 'assert', 'export', 'query', 'status', 'check']) {
       const help = await cli([command, '--help']);
       assert.equal(help.code, 0);
-      assert.match(help.stdout, /--workdir/);
+      assert.match(help.stdout, command === 'generate' ? /--output/ : /--workdir/);
     }
   });
 });

@@ -222,7 +222,15 @@ describe('sink --target gcp (pull landing)', () => {
         assert.match(String(row.json.publish_time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
         assert.equal(JSON.parse(String(row.json.attributes)).source, 'glovo-sample.ndjson');
       }
-      const again = await cli(['sink', '--target', 'gcp', '--project', PROJECT, '--until-idle', '--idle-seconds', '1'], temp, env);
+      const status = JSON.parse((await cliOk(['status', '--target', 'gcp', '--project', project, '--json'], temp, env)).stdout);
+      assert.deepEqual(status.raw, { rows: 6, lastModified: new Date(1700000000000).toISOString() });
+      assert.equal(status.subscriptions['chat-events-to-raw'].kind, 'pull');
+      assert.equal(status.lastModelRun.exists, false);
+      const other = new PubSub({ projectId: 'chat-pipeline-bqsub', apiEndpoint: emulatorHost, emulatorMode: true });
+      const [otherTopic] = await other.createTopic('chat-events');
+      await otherTopic.createSubscription('chat-events-to-raw', { bigqueryConfig: { table: 'chat-pipeline-bqsub.chat_raw.raw_events', writeMetadata: true } });
+      await other.close();
+      const again = await cli(['sink', '--target', 'gcp', '--project', 'chat-pipeline-bqsub', '--until-idle', '--idle-seconds', '1'], temp, env);
       assert.equal(again.code, 1);
       assert.match(again.stderr, /is a BigQuery subscription: it lands rows by itself/);
     } finally {

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { compileProject, type CompiledGraph } from '../dataform/compile.js';
 import { actionsInDependencyOrder, selectActions, type Selection } from '../dataform/graph.js';
 import type { ProjectConfig, Workdir } from '../config.js';
@@ -34,8 +36,29 @@ export async function transformLocal(options: LocalTransformOptions): Promise<Ru
   try {
     await warehouse.ensureRawTable(options.project.raw);
     const summary = await runActions(warehouse, actions, { fullRefresh: options.fullRefresh, onActionDone: options.onActionDone });
+    writeFileSync(lastRunFile(options.workdir), `${JSON.stringify({
+      finishedAt: new Date().toISOString(), ok: summary.ok, seconds: summary.seconds, fullRefresh: Boolean(options.fullRefresh),
+      actions: summary.actions.length, failed: summary.actions.filter((a) => a.status !== 'ok').map((a) => a.name),
+    }, null, 2)}\n`);
     return { ...summary, compileSeconds };
   } finally {
     await warehouse.close();
   }
+}
+
+export interface LastRun {
+  finishedAt: string;
+  ok: boolean;
+  seconds: number;
+  fullRefresh: boolean;
+  actions: number;
+  failed: string[];
+}
+
+const lastRunFile = (workdir: Workdir) => path.join(workdir.dir, 'last-run.json');
+
+/** What the latest local transform recorded, if any. */
+export function readLastRun(workdir: Workdir): LastRun | undefined {
+  const file = lastRunFile(workdir);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LastRun) : undefined;
 }

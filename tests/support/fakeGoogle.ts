@@ -113,7 +113,7 @@ export class FakeGoogleApis {
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/:]+)$/.exec(path)) && method === 'GET') {
       const table = this.tables.get(`${m[2]}.${m[3]}`);
-      return table ? [200, table] : notFound;
+      return table ? [200, { ...table, numRows: String(this.inserted.get(`${m[2]}.${m[3]}`)?.length ?? 0), lastModifiedTime: '1700000000000' }] : notFound;
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables$/.exec(path)) && method === 'POST') {
       const key = `${m[2]}.${body.tableReference.tableId}`;

@@ -1,0 +1,90 @@
+import type { CommandModule } from 'yargs';
+import { FINAL_TABLE } from '../contract.js';
+import { gcpClients } from '../gcp/clients.js';
+import { textValue } from '../output/format.js';
+import { resolveGcpSettings } from '../gcp/settings.js';
+import { status as emulatorStatus } from '../pubsub/emulator.js';
+import { openLocalWarehouse, readLastRun } from '../runner/local.js';
+import { type CommonArgs, type TargetArgs, contextOf, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
+
+type Status = Record<string, unknown>;
+
+function render(value: Status, indent = ''): string {
+  return Object.entries(value)
+    .map(([key, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? `${indent}${key}:\n${render(v as Status, `${indent}  `)}` : `${indent}${key}: ${Array.isArray(v) ? v.join(', ') || '-' : String(v)}`))
+    .join('\n');
+}
+
+export const statusCommand: CommandModule<object, CommonArgs & TargetArgs> = {
+  command: 'status',
+  describe: 'Show the state of the pipeline: emulator or subscriptions, raw rows and latest publish time, the last run of the models',
+  builder: (yargs) => withTargetOptions(withCommonOptions(yargs)),
+  handler: async (args) => {
+    const { project, workdir, json } = contextOf(args);
+    let result: Status;
+    if (args.target === 'gcp') {
+      const settings = resolveGcpSettings(project, args);
+      const clients = gcpClients(settings);
+      try {
+        const tableInfo = async (dataset: string, name: string) => {
+          const table = clients.bigquery.dataset(dataset).table(name);
+          const [exists] = await table.exists();
+          if (!exists) return { exists: false };
+          const [m] = await table.getMetadata();
+          return {
+            rows: Number(m.numRows ?? 0) + Number(m.streamingBuffer?.estimatedRows ?? 0),
+            lastModified: m.lastModifiedTime ? new Date(Number(m.lastModifiedTime)).toISOString() : null,
+          };
+        };
+        const subscription = async (name: string) => {
+          const s = clients.pubsub.subscription(name);
+          const [exists] = await s.exists();
+          if (!exists) return { exists: false };
+          const [m] = await s.getMetadata();
+          return { kind: m.bigqueryConfig?.table ? `BigQuery subscription to ${m.bigqueryConfig.table}` : 'pull', deadLetterTopic: m.deadLetterPolicy?.deadLetterTopic ?? null };
+        };
+        result = {
+          project: settings.projectId,
+          subscriptions: {
+            [project.resources.rawSubscription]: await subscription(project.resources.rawSubscription),
+            [project.resources.deadLetterSubscription]: await subscription(project.resources.deadLetterSubscription),
+            backlog: 'Cloud Monitoring metric pubsub.googleapis.com/subscription/num_undelivered_messages (not readable with these client libraries)',
+          },
+          raw: await tableInfo(project.raw.schema, project.raw.name),
+          // A table's metadata costs no query: the final table's last change is the models' last successful write.
+          lastModelRun: await tableInfo(project.modelsDataset, FINAL_TABLE),
+        };
+      } finally {
+        await clients.close();
+      }
+    } else {
+      const emulator = await emulatorStatus(workdir);
+      const warehouseStatus: Status = {};
+      const warehouse = await openLocalWarehouse(project, workdir, true).catch(() => undefined);
+      if (warehouse) {
+        try {
+          const exists = await warehouse.relationKind(project.raw);
+          if (exists) {
+            const { rows } = await warehouse.query(`SELECT COUNT(*) AS n, MAX(publish_time) AS latest FROM \`${project.raw.database}.${project.raw.schema}.${project.raw.name}\``);
+            warehouseStatus.rawRows = Number(rows[0]?.n ?? 0);
+            warehouseStatus.latestPublishTime = rows[0]?.latest ? textValue(rows[0].latest) : null;
+          }
+          for (const name of ['stg_events', 'rejected_events', FINAL_TABLE]) {
+            const target = { database: project.database, schema: project.modelsDataset, name };
+            if (await warehouse.relationKind(target)) warehouseStatus[name] = await warehouse.countRows(target);
+          }
+        } finally {
+          await warehouse.close();
+        }
+      }
+      result = {
+        workdir: workdir.dir,
+        emulator: emulator.running && emulator.state ? `running, pid ${emulator.state.pid} on ${emulator.state.host}:${emulator.state.port}` : 'not running',
+        warehouse: warehouse ? warehouseStatus : 'none yet',
+        lastModelRun: (readLastRun(workdir) as Status | undefined) ?? 'never',
+      };
+    }
+    if (json) printJson(result);
+    else print(render(result));
+  },
+};
