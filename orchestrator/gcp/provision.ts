@@ -180,7 +180,7 @@ async function ensureSubscription(
   if (!exists) {
     let created = false;
     await act({ resource: 'Pub/Sub subscription', name, status: 'create', settings: { topic: topicName, ...settings } }, async () => {
-      await clients.pubsub.topic(topicName).createSubscription(name, settings);
+      await withIamPropagation(() => clients.pubsub.topic(topicName).createSubscription(name, settings));
       created = true;
     });
     return created;
@@ -192,6 +192,22 @@ async function ensureSubscription(
   ].filter(Boolean);
   steps.push({ resource: 'Pub/Sub subscription', name, status: found.length ? 'differs' : 'exists', detail: found.join('; ') || undefined });
   return true;
+}
+
+/**
+ * A BigQuery subscription is refused until the table grant made moments before has propagated
+ * (PERMISSION_DENIED or FAILED_PRECONDITION): try again for up to two minutes.
+ */
+async function withIamPropagation<T>(create: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await create();
+    } catch (error) {
+      const code = (error as { code?: number }).code;
+      if ((code !== 7 && code !== 9) || attempt >= 12) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+    }
+  }
 }
 
 interface PubSubIam { getPolicy(): Promise<[IamPolicy, ...unknown[]]>; setPolicy(policy: never): Promise<unknown> }
