@@ -45,6 +45,17 @@ export function toRawRow(received: ReceivedMessage, subscriptionName: string): R
   };
 }
 
+/** One synchronous pull; on Google Cloud an empty subscription can end the call by its deadline. */
+async function pull(subscriber: v1.SubscriberClient, subscription: string, maxMessages: number, returnImmediately: boolean): Promise<ReceivedMessage[]> {
+  try {
+    const [response] = await subscriber.pull({ subscription, maxMessages, returnImmediately }, { timeout: 30_000 });
+    return (response.receivedMessages ?? []).filter((m) => m.message && m.ackId);
+  } catch (error) {
+    if ((error as { code?: number }).code === 4) return []; // DEADLINE_EXCEEDED: nothing arrived in time
+    throw error;
+  }
+}
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -69,11 +80,7 @@ export async function runSink(options: SinkOptions): Promise<SinkSummary> {
   let idleCounts = options.idleAfter === undefined;
   void options.idleAfter?.finally(() => { idleCounts = true; });
   while (!options.signal?.aborted) {
-    const [response] = await subscriber.pull(
-      { subscription: subscriptionPath, maxMessages, returnImmediately: options.returnImmediately ?? true },
-      { timeout: 30_000 },
-    );
-    const received = (response.receivedMessages ?? []).filter((m) => m.message && m.ackId);
+    const received = await pull(subscriber, subscriptionPath, maxMessages, options.returnImmediately ?? true);
     if (received.length === 0) {
       if (options.idleSeconds !== undefined && idleCounts) {
         idleSince ??= Date.now();
