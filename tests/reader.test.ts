@@ -38,6 +38,16 @@ describe('reading source files in the three shapes', () => {
     assert.equal(records[0]!.shape, 'array');
   });
 
+  test('a minified array on one line is split record by record, across chunks of any size', async () => {
+    const events = Array.from({ length: 2000 }, (_, i) => ({ orderId: i + 1, cityCode: `C${i}`, note: 'a ] } [ { " \\' }));
+    const text = JSON.stringify(events);
+    const chunks = text.match(/[\s\S]{1,997}/g)!;
+    const records = await read(chunks);
+    assert.equal(records.length, 2000);
+    assert.deepEqual(records.map((r) => JSON.parse(r.text)), events);
+    assert.ok(records.every((r) => r.line === 1 && r.shape === 'array'));
+  });
+
   test('objects one after another, separated by whitespace and commas', async () => {
     const records = await read('{\n  "a": 1\n},\n{\n  "b": 2\n}\n\n{"c": 3} {"d": 4}');
     assert.deepEqual(records.map((r) => JSON.parse(r.text)), [{ a: 1 }, { b: 2 }, { c: 3 }, { d: 4 }]);

@@ -42,22 +42,24 @@ class ValueSplitter {
   private inContainer = false;
   private startLine = 0;
 
-  constructor(private readonly unwrapArrays: boolean, private readonly emit: (text: string, line: number) => void) {}
+  constructor(
+    private readonly unwrapArrays: boolean,
+    private readonly emit: (text: string, line: number) => void,
+    /** The line the first chunk starts on; newlines in the chunks move it on. */
+    private line = 1,
+  ) {}
 
-  get pending(): boolean {
-    return this.buffer.length > 0;
-  }
-
-  push(chunk: string, line: number): void {
+  push(chunk: string): void {
     let start = this.buffer.length > 0 ? 0 : -1;
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i]!;
+      if (c === '\n') this.line++;
       if (start < 0) {
         if (isSpace(c) || c === ',') continue;
         if (this.unwrapArrays && c === '[' && !this.inContainer) { this.inContainer = true; continue; }
         if (this.unwrapArrays && c === ']' && this.inContainer) { this.inContainer = false; continue; }
         start = i;
-        this.startLine = line;
+        this.startLine = this.line;
         this.bare = !(c === '{' || c === '[' || c === '"');
         this.depth = 0;
         this.inString = false;
@@ -68,6 +70,7 @@ class ValueSplitter {
         if (isSpace(c) || c === ',' || c === '{' || c === '[' || (c === ']' && this.inContainer)) {
           this.emitValue(chunk.slice(start, i));
           start = -1;
+          if (c === '\n') this.line--; // read again as a separator, counted then
           i--;
         }
         continue;
@@ -107,65 +110,83 @@ function splitLine(text: string, line: number, positionBefore: number): SourceRe
   const whole = parse(text, positionBefore + 1, line);
   if (whole.error === undefined) return [whole];
   const pieces: string[] = [];
-  const splitter = new ValueSplitter(false, (piece) => pieces.push(piece));
-  splitter.push(text, line);
+  const splitter = new ValueSplitter(false, (piece) => pieces.push(piece), line);
+  splitter.push(text);
   splitter.finish();
   const records = pieces.map((piece, i) => parse(piece, positionBefore + 1 + i, line));
   return pieces.length > 0 && records.every((r) => r.error === undefined) ? records : [whole];
 }
 
-/** Reads text lines from a stream without holding more than one line. */
-async function* lines(stream: Readable): AsyncGenerator<string> {
-  let rest = '';
-  stream.setEncoding('utf8');
-  for await (const chunk of stream as AsyncIterable<string>) {
-    const parts = (rest + chunk).split('\n');
-    rest = parts.pop()!;
-    for (const part of parts) yield part.endsWith('\r') ? part.slice(0, -1) : part;
-  }
-  if (rest.length > 0) yield rest;
+/** Past this much text with no newline after a leading `{`, the file is read as concatenated objects. */
+const SHAPE_PROBE_LIMIT = 1 << 20;
+
+/**
+ * The shape, judged from the start of the text: `[` opens an array; a first line that is a lone `{`
+ * starts pretty-printed objects; anything else is NDJSON (where one-line objects separated by commas
+ * or spaces also work). Undefined while the start is not known yet.
+ */
+function shapeOf(head: string, ended: boolean): FileShape | undefined {
+  const first = head.search(/[^\s\ufeff]/);
+  if (first < 0) return ended ? 'ndjson' : undefined;
+  if (head[first] === '[') return 'array';
+  if (head[first] !== '{') return 'ndjson';
+  const newline = head.indexOf('\n', first);
+  if (newline < 0) return ended ? 'ndjson' : head.length > SHAPE_PROBE_LIMIT ? 'concatenated' : undefined;
+  return head.slice(first, newline).trim() === '{' ? 'concatenated' : 'ndjson';
 }
 
 /**
- * Streams the records of a source file in any of SPEC's three shapes, in constant memory:
+ * Streams the records of a source file in any of SPEC's three shapes, in constant memory (one record
+ * at a time, whatever the length of a line):
  * - NDJSON: each non-blank line is read on its own, so a bad line is one reject and the next line
  *   is read normally (a line holding several values yields each);
- * - a JSON array of objects (pretty-printed or not): its elements;
+ * - a JSON array of objects, pretty-printed or all on one line: its elements;
  * - objects one after another, separated by whitespace and optionally commas.
- * The shape is judged from the first non-blank line: `[` opens an array, a lone `{` starts pretty-printed
- * objects, anything else is NDJSON (where one-line objects separated by commas or spaces also work).
  */
 export async function* readRecords(stream: Readable): AsyncGenerator<SourceRecord & { shape: FileShape }> {
+  stream.setEncoding('utf8');
   let shape: FileShape | undefined;
+  let head = '';
   let splitter: ValueSplitter | undefined;
   let position = 0;
+  let partialLine = '';
   let lineNumber = 0;
   const ready: SourceRecord[] = [];
   const collect = (text: string, line: number) => ready.push(parse(text, ++position, line));
-
-  for await (const line of lines(stream)) {
+  const ndjsonLine = (line: string) => {
     lineNumber++;
+    const trimmed = line.replace(/\r$/, '').trim();
+    if (trimmed === '') return;
+    const records = splitLine(trimmed, lineNumber, position);
+    position += records.length;
+    ready.push(...records);
+  };
+  const feed = (text: string) => {
+    if (shape !== 'ndjson') return splitter!.push(text);
+    const parts = (partialLine + text).split('\n');
+    partialLine = parts.pop()!;
+    for (const part of parts) ndjsonLine(part);
+  };
+  const decide = (ended: boolean) => {
+    shape = shapeOf(head, ended);
+    if (shape === undefined) return;
+    if (shape !== 'ndjson') splitter = new ValueSplitter(shape === 'array', collect);
+    const text = head.replace(/^\ufeff/, '');
+    head = '';
+    feed(text);
+  };
+
+  for await (const chunk of stream as AsyncIterable<string>) {
     if (shape === undefined) {
-      const trimmed = line.replace(/^\ufeff/, '').trim();
-      if (trimmed === '') continue;
-      // Pretty-printed objects open with a lone `{`; anything else on the first line is NDJSON, so a
-      // truncated first line stays one bad record instead of swallowing the lines after it.
-      if (trimmed.startsWith('[')) shape = 'array';
-      else if (trimmed === '{') shape = 'concatenated';
-      else shape = 'ndjson';
-      if (shape !== 'ndjson') splitter = new ValueSplitter(shape === 'array', collect);
-    }
-    if (shape === 'ndjson') {
-      const trimmed = line.trim();
-      if (trimmed !== '') {
-        ready.push(...splitLine(trimmed, lineNumber, position));
-        position += ready.length;
-      }
+      head += chunk;
+      decide(false);
     } else {
-      splitter!.push(`${line}\n`, lineNumber);
+      feed(chunk);
     }
     for (const record of ready.splice(0)) yield { ...record, shape: shape! };
   }
+  if (shape === undefined) decide(true);
+  if (shape === 'ndjson' && partialLine !== '') ndjsonLine(partialLine);
   splitter?.finish();
   for (const record of ready.splice(0)) yield { ...record, shape: shape ?? 'ndjson' };
 }
