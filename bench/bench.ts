@@ -7,9 +7,7 @@ import { PACKAGE_ROOT, loadProjectConfig, resolveWorkdir } from '../orchestrator
 import { generateEvents } from '../orchestrator/generate/generator.js';
 import { emulatorClients, type PubSubClients } from '../orchestrator/pubsub/clients.js';
 import { start, stop } from '../orchestrator/pubsub/emulator.js';
-import { ingest, sink } from '../orchestrator/pipeline/local.js';
-import { MAX_BACKLOG } from '../orchestrator/pipeline/up.js';
-import { BacklogGate } from '../orchestrator/pubsub/backlog.js';
+import { publishAndLand } from '../orchestrator/pipeline/local.js';
 import { provisionLocal } from '../orchestrator/pipeline/provision.js';
 import { compileForDuckDb, openLocalWarehouse, transformLocal } from '../orchestrator/runner/local.js';
 
@@ -30,11 +28,7 @@ async function endToEnd(clients: PubSubClients, file: string) {
   const warehouse = await openLocalWarehouse(project, workdir);
   try {
     const started = performance.now();
-    const gate = new BacklogGate(MAX_BACKLOG);
-    const publishing = ingest(project, workdir, clients.pubsub, file, { gate });
-    const sinking = sink(project, clients, warehouse, { idleSeconds: 1, idleAfter: publishing, onBatch: ({ rows }) => gate.landed(rows) })
-      .finally(() => gate.release());
-    const [published, landed] = await Promise.all([publishing, sinking]);
+    const { publish: published, landed } = await publishAndLand(project, workdir, clients, warehouse, file, { idleSeconds: 1 });
     // The sink's last second is idle time, not work.
     const total = (performance.now() - started) / 1000 - 1;
     return { published, landed, total };

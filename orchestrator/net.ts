@@ -12,3 +12,9 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Splits `host:port` (the form of PUBSUB_EMULATOR_HOST) at its last colon. */
+export function splitHostPort(address: string): { host: string; port: number } {
+  const separator = address.lastIndexOf(':');
+  return { host: address.slice(0, separator), port: Number(address.slice(separator + 1)) };
+}

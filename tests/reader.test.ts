@@ -61,7 +61,7 @@ describe('reading source files in the three shapes', () => {
   test('the anchors: record counts match what their authors state', async () => {
     const count = async (file: string) => {
       let n = 0;
-      for await (const r of readRecords(await openSourceFile(anchorPath(file)))) { assert.equal(r.error, undefined); n++; }
+      for await (const r of readRecords((await openSourceFile(anchorPath(file))).stream)) { assert.equal(r.error, undefined); n++; }
       return n;
     };
     assert.equal(await count('seed-conversations.json'), 1801);

@@ -16,7 +16,7 @@ export const loadCommand: CommandModule<object, LoadArgs> = {
     withCommonOptions(yargs).positional('file', { type: 'string', demandOption: true, describe: 'NDJSON, JSON array or concatenated JSON objects' }),
   handler: async (args) => {
     const context = contextOf(args);
-    const stream = await openSourceFile(args.file);
+    const { stream } = await openSourceFile(args.file);
     const warehouse = await openLocalWarehouse(context.project, context.workdir);
     try {
       const summary = await loadRecordsToRaw(warehouse, context.project.raw, stream, path.basename(args.file), (n) => {

@@ -67,7 +67,7 @@ export interface CompiledGraph {
 export type Vars = Record<string, string>;
 
 /** The Dataform CLI installed with the orchestrator (never a global install). */
-function dataformCliPath(): string {
+export function dataformCliPath(): string {
   try {
     return createRequire(path.join(PACKAGE_ROOT, 'package.json')).resolve('@dataform/cli/bundle.js');
   } catch {

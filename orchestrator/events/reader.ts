@@ -191,9 +191,10 @@ export async function* readRecords(stream: Readable): AsyncGenerator<SourceRecor
   for (const record of ready.splice(0)) yield { ...record, shape: shape ?? 'ndjson' };
 }
 
-export async function openSourceFile(file: string): Promise<Readable> {
+/** Opens a local source file as a stream, with its size for progress. */
+export async function openSourceFile(file: string): Promise<{ stream: Readable; bytes: number }> {
   const info = await stat(file).catch(() => undefined);
   if (!info) throw new UserError(`input file not found: ${file}`);
   if (!info.isFile()) throw new UserError(`input is not a file: ${file}`);
-  return createReadStream(file, { highWaterMark: 1 << 20 });
+  return { stream: createReadStream(file, { highWaterMark: 1 << 20 }), bytes: info.size };
 }

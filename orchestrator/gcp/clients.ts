@@ -1,6 +1,6 @@
 import { BigQuery } from '@google-cloud/bigquery';
 import { PubSub, v1 } from '@google-cloud/pubsub';
-import { credentials } from '@grpc/grpc-js';
+import { emulatorSubscriber } from '../pubsub/clients.js';
 import { Storage } from '@google-cloud/storage';
 import type { GcpSettings } from './settings.js';
 
@@ -25,10 +25,7 @@ export function gcpClients(settings: GcpSettings): GcpClients {
   const bigqueryEndpoint = process.env.ORCHESTRATOR_BIGQUERY_ENDPOINT;
   const pubsub = new PubSub({ projectId: settings.projectId });
   const emulator = process.env.PUBSUB_EMULATOR_HOST;
-  // The low-level client ignores PUBSUB_EMULATOR_HOST, so it is pointed at the emulator explicitly.
-  const subscriber = emulator
-    ? new v1.SubscriberClient({ servicePath: emulator.slice(0, emulator.lastIndexOf(':')), port: Number(emulator.slice(emulator.lastIndexOf(':') + 1)), sslCreds: credentials.createInsecure(), projectId: settings.projectId })
-    : new v1.SubscriberClient({ projectId: settings.projectId });
+  const subscriber = emulator ? emulatorSubscriber(emulator, settings.projectId) : new v1.SubscriberClient({ projectId: settings.projectId });
   return {
     subscriber,
     storage: new Storage({ projectId: settings.projectId, ...(storageEndpoint ? { apiEndpoint: storageEndpoint } : {}) }),

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { ProjectConfig } from '../config.js';
-import { PACKAGE_ROOT } from '../config.js';
+import { dataformCliPath } from '../dataform/compile.js';
 import type { Selection } from '../dataform/graph.js';
 import type { GcpSettings } from './settings.js';
 
@@ -19,7 +18,7 @@ export interface DataformRunOptions {
  * locally, with `engine=bigquery`, the Google Cloud project as default database and the location.
  */
 export function dataformRunCommand(project: ProjectConfig, settings: GcpSettings, options: DataformRunOptions): string[] {
-  const cli = createRequire(path.join(PACKAGE_ROOT, 'package.json')).resolve('@dataform/cli/bundle.js');
+  const cli = dataformCliPath();
   const vars = Object.entries({ ...options.vars, engine: 'bigquery' }).map(([k, v]) => `${k}=${v}`).join(',');
   const args = [process.execPath, cli, 'run', project.projectDir, `--credentials=${options.credentialsFile}`,
     `--default-database=${settings.projectId}`, `--default-location=${settings.location}`, `--vars=${vars}`];

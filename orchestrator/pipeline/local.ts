@@ -1,7 +1,11 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import type { ProjectConfig, Workdir } from '../config.js';
+
+/** How far the publisher may run ahead of the sink (messages held by the emulator). */
+export const MAX_BACKLOG = 50_000;
 import { UserError, errorMessage } from '../errors.js';
 import { emulatorClients, type PubSubClients } from '../pubsub/clients.js';
+import { BacklogGate } from '../pubsub/backlog.js';
 import { emulatorHost } from '../pubsub/emulator.js';
 import { publishRecords, type PublishOptions, type PublishSummary } from '../pubsub/publisher.js';
 import { runSink, type SinkOptions, type SinkSummary } from '../pubsub/sink.js';
@@ -64,4 +68,50 @@ export async function sink(
     subscriptionPath: subscription.name,
     write: (rows) => warehouse.appendRawRows(project.raw, rows),
   });
+}
+
+export interface PublishAndLandOptions {
+  /** Seconds of an empty subscription, after the publisher is done, that end the sink. */
+  idleSeconds: number;
+  signal?: AbortSignal;
+  onPublishProgress?: (published: number, bytesRead: number, totalBytes: number) => void;
+  onSinkProgress?: (rows: number) => void;
+}
+
+/**
+ * Publishes a source while the sink lands it, in one process: the publisher stays at most
+ * MAX_BACKLOG messages ahead of the sink, each side stops the other when it fails, and both are
+ * settled before this returns (so the warehouse can be closed safely).
+ */
+export async function publishAndLand(
+  project: ProjectConfig,
+  workdir: Workdir,
+  clients: PubSubClients,
+  warehouse: Warehouse,
+  input: string,
+  options: PublishAndLandOptions,
+): Promise<{ publish: PublishSummary & { source: string }; landed: SinkSummary }> {
+  const stopPublisher = new AbortController();
+  const stopSink = new AbortController();
+  options.signal?.addEventListener('abort', () => { stopPublisher.abort(); stopSink.abort(); }, { once: true });
+  let totalBytes = 0;
+  const gate = new BacklogGate(MAX_BACKLOG);
+  const publishing = ingest(project, workdir, clients.pubsub, input, {
+    signal: stopPublisher.signal,
+    gate,
+    onOpen: (bytes) => { totalBytes = bytes; },
+    onProgress: (p) => options.onPublishProgress?.(p.published, p.bytesRead, totalBytes),
+  });
+  publishing.catch(() => stopSink.abort());
+  const sinking = sink(project, clients, warehouse, {
+    idleSeconds: options.idleSeconds,
+    idleAfter: publishing.catch(() => undefined),
+    signal: stopSink.signal,
+    onBatch: ({ rows }) => { gate.landed(rows); options.onSinkProgress?.(rows); },
+  });
+  sinking.catch(() => stopPublisher.abort()).finally(() => gate.release());
+  const [published, sunk] = await Promise.allSettled([publishing, sinking]);
+  if (published.status === 'rejected') throw published.reason;
+  if (sunk.status === 'rejected') throw sunk.reason;
+  return { publish: published.value, landed: sunk.value };
 }

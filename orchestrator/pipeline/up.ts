@@ -7,18 +7,15 @@ import { generateEvents } from '../generate/generator.js';
 import type { Row } from '../warehouse/warehouse.js';
 import { emulatorClients } from '../pubsub/clients.js';
 import { start as startEmulator, stop as stopEmulator } from '../pubsub/emulator.js';
-import { BacklogGate } from '../pubsub/backlog.js';
 import type { PublishSummary } from '../pubsub/publisher.js';
 import type { SinkSummary } from '../pubsub/sink.js';
 import { openLocalWarehouse, transformLocal } from '../runner/local.js';
 import type { ActionResult, RunSummary } from '../runner/run.js';
 import { LocalBuckets } from '../storage/bucket.js';
-import { ingest, sink } from './local.js';
+import { publishAndLand } from './local.js';
 import { provisionLocal, type ProvisionStep } from './provision.js';
 
 export const SAMPLE_CONVERSATIONS = 400;
-/** How far the publisher may run ahead of the sink (messages held by the emulator). */
-export const MAX_BACKLOG = 50_000;
 
 export interface UpOptions {
   project: ProjectConfig;
@@ -73,30 +70,12 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
       provision = await provisionLocal(project, workdir, clients, warehouse);
       uploaded = (await new LocalBuckets(workdir).upload(input, project.resources.bucket)).uri;
       log(`uploaded ${input} to ${uploaded}`);
-      // Each side stops the other when it fails, and both are awaited before the warehouse closes.
-      const stopPublisher = new AbortController();
-      const stopSink = new AbortController();
-      options.signal?.addEventListener('abort', () => { stopPublisher.abort(); stopSink.abort(); }, { once: true });
-      let totalBytes = 0;
-      const gate = new BacklogGate(MAX_BACKLOG);
-      const publishing = ingest(project, workdir, clients.pubsub, uploaded, {
-        signal: stopPublisher.signal,
-        gate,
-        onOpen: (bytes) => { totalBytes = bytes; },
-        onProgress: (p) => options.onPublishProgress?.(p.published, p.bytesRead, totalBytes),
-      });
-      publishing.catch(() => stopSink.abort());
-      const sinking = sink(project, clients, warehouse, {
+      ({ publish, landed } = await publishAndLand(project, workdir, clients, warehouse, uploaded, {
         idleSeconds: 2,
-        idleAfter: publishing.catch(() => undefined),
-        signal: stopSink.signal,
-        onBatch: ({ rows }) => { gate.landed(rows); options.onSinkProgress?.(rows); },
-      });
-      sinking.catch(() => stopPublisher.abort()).finally(() => gate.release());
-      const [published, sunk] = await Promise.allSettled([publishing, sinking]);
-      if (published.status === 'rejected') throw published.reason;
-      if (sunk.status === 'rejected') throw sunk.reason;
-      [publish, landed] = [published.value, sunk.value];
+        signal: options.signal,
+        onPublishProgress: options.onPublishProgress,
+        onSinkProgress: options.onSinkProgress,
+      }));
     } finally {
       await warehouse.close();
       await clients.close();

@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { UserError } from '../errors.js';
-import { freePort } from '../net.js';
+import { freePort, splitHostPort } from '../net.js';
 import type { Workdir } from '../config.js';
 
 /** What `emulator start` records in the work directory, so that later commands find and stop it. */
@@ -144,7 +144,7 @@ export async function stop(workdir: Workdir): Promise<boolean> {
 export async function emulatorHost(workdir: Workdir): Promise<string> {
   const fromEnv = process.env.PUBSUB_EMULATOR_HOST;
   if (fromEnv) {
-    const [host, port] = [fromEnv.slice(0, fromEnv.lastIndexOf(':')), Number(fromEnv.slice(fromEnv.lastIndexOf(':') + 1))];
+    const { host, port } = splitHostPort(fromEnv);
     if (!(await isReady(host, port))) throw new UserError(`no Pub/Sub emulator answers at PUBSUB_EMULATOR_HOST=${fromEnv}`);
     return fromEnv;
   }

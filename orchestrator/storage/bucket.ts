@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Workdir } from '../config.js';
 import { UserError } from '../errors.js';
+import { openSourceFile } from '../events/reader.js';
 import { validateBucketName } from '../identifiers.js';
 
 /** Where an ingest reads from: a local path, or an object in a bucket. */
@@ -74,9 +75,5 @@ export class LocalBuckets {
 
 /** Opens an ingest source as a stream, with its size for progress. */
 export async function openSource(source: Source, buckets: LocalBuckets): Promise<{ stream: Readable; bytes: number }> {
-  if (source.kind === 'object') return buckets.open(source.bucket, source.object);
-  const info = await stat(source.path).catch(() => undefined);
-  if (!info) throw new UserError(`input file not found: ${source.path}`);
-  if (!info.isFile()) throw new UserError(`input is not a file: ${source.path}`);
-  return { stream: createReadStream(source.path, { highWaterMark: 1 << 20 }), bytes: info.size };
+  return source.kind === 'object' ? buckets.open(source.bucket, source.object) : openSourceFile(source.path);
 }
