@@ -1,13 +1,6 @@
-// Settings and column lists shared by the models, read once from dataform.json's vars.
+// Column lists shared by the models.
 
-const vars = dataform.projectConfig.vars;
-
-const lookbackMinutes = vars.lookbackMinutes || "60";
-if (!/^[0-9]+$/.test(lookbackMinutes)) {
-  throw new Error(`var lookbackMinutes must be a whole number of minutes, got ${JSON.stringify(lookbackMinutes)}`);
-}
-
-// The columns a validated event carries through deduplication (stg_raw_events -> stg_events).
+// The columns a validated event carries from stg_raw_events through stg_pending_deliveries.
 const eventColumns = [
   "event_type",
   "reject_reason",
@@ -24,6 +17,6 @@ const eventColumns = [
   "order_stage",
   "data",
   "attributes",
-].join(",\n    ");
+];
 
-module.exports = { lookbackMinutes, eventColumns };
+module.exports = { eventColumns: eventColumns.join(",\n  "), eventColumnList: eventColumns };

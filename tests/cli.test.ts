@@ -54,7 +54,7 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
     assert.equal(status.emulator, 'not running');
     assert.deepEqual([status.warehouse.rawRows, status.warehouse.customer_courier_conversations], [1801, 400]);
     assert.match(status.warehouse.latestPublishTime, /^\d{4}-\d\d-\d\dT/);
-    assert.deepEqual([status.lastModelRun.ok, status.lastModelRun.actions, status.lastModelRun.failed], [true, 21, []]);
+    assert.deepEqual([status.lastModelRun.ok, status.lastModelRun.actions, status.lastModelRun.failed], [true, 15, []]);
 
     const table = await cli(['query', 'SELECT city_code, conversations FROM chat_models.response_times_by_city ORDER BY city_code LIMIT 2', '--workdir', workdir]);
     assert.equal(table.code, 0, table.stderr);
@@ -65,12 +65,20 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
     const partial = await cli(['transform', '--actions', 'orders', '--include-deps', '--workdir', workdir, '--json']);
     assert.equal(partial.code, 0, partial.stderr);
     const names = JSON.parse(partial.stdout).actions.map((a: { name: string }) => a.name.split('.').pop());
-    assert.deepEqual(names, ['stg_raw_events', 'stg_events', 'orders']);
+    assert.deepEqual(names, ['stg_raw_events', 'raw_partitions_processed', 'stg_raw_partitions', 'stg_pending_deliveries',
+      'chat_models_stg_pending_deliveries_assertions_rowConditions', 'stg_events', 'orders']);
 
     const asserted = await cli(['assert', '--workdir', workdir, '--json']);
     assert.equal(asserted.code, 0, asserted.stderr);
     const kinds = new Set(JSON.parse(asserted.stdout).actions.map((a: { kind: string }) => a.kind));
     assert.deepEqual([...kinds], ['assertion']);
+    const assertionNames = JSON.parse(asserted.stdout).actions.map((a: { name: string }) => a.name.split('.').pop());
+    assert.ok(assertionNames.includes('audit_customer_courier_conversations_row_conditions'), 'assert runs the full-table audits too');
+
+    const audit = await cli(['transform', '--tags', 'audit', '--workdir', workdir, '--json']);
+    assert.equal(audit.code, 0, audit.stderr);
+    const audited = JSON.parse(audit.stdout).actions.map((a: { name: string }) => a.name.split('.').pop());
+    assert.ok(audited.length >= 12 && audited.every((name: string) => name.startsWith('audit_') || name.startsWith('assert_')), audited.join(' '));
   });
 
   test('query is read-only', async () => {

@@ -57,11 +57,14 @@ function matchesName(action: Action, requested: string): boolean {
 }
 
 /** Selects actions like `dataform run`: by name and/or tag, optionally widened to dependencies or dependents. */
+/** Full-table audits: run when asked for by tag or name (or by `assert`), not with every run. */
+export const AUDIT_TAG = 'audit';
+
 export function selectActions(ordered: Action[], selection: Selection): Action[] {
   const filtered = Boolean(selection.actions?.length || selection.tags?.length);
   let chosen = new Set(
     ordered
-      .filter((a) => !filtered ||
+      .filter((a) => (!filtered && (selection.assertionsOnly || !a.tags.includes(AUDIT_TAG))) ||
         (selection.actions ?? []).some((requested) => matchesName(a, requested)) ||
         (selection.tags ?? []).some((tag) => a.tags.includes(tag)))
       .map((a) => a.name),

@@ -1,4 +1,5 @@
 import { errorMessage } from '../errors.js';
+import type { CompiledTable } from '../dataform/compile.js';
 import type { Action } from '../dataform/graph.js';
 import type { Row, Warehouse } from '../warehouse/warehouse.js';
 
@@ -39,6 +40,14 @@ async function runStatements(warehouse: Warehouse, statements: string[] | undefi
   for (const sql of statements ?? []) await warehouse.execute(sql);
 }
 
+/** The extra MERGE conditions on the target, as Dataform writes them: `DATAFORM_DEST.<updatePartitionFilter>`
+ * or the `incrementalPredicates` verbatim (they name DATAFORM_DEST and DATAFORM_SOURCE themselves). */
+function mergePredicates(table: CompiledTable): string[] {
+  const predicates = (table.bigquery?.incrementalPredicates ?? []).filter((p) => p.trim() !== '');
+  if (table.bigquery?.updatePartitionFilter) predicates.unshift(`DATAFORM_DEST.${table.bigquery.updatePartitionFilter}`);
+  return predicates;
+}
+
 /** Runs one action with Dataform's semantics for its type; returns how it ran and the rows it left or found. */
 async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: 'declaration' }>, options: RunOptions) {
   const { target } = action;
@@ -64,13 +73,17 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
     return { mode: 'replaced', rows, sample };
   }
   if (existing === 'view') await warehouse.drop(target, 'view');
-  const incremental = table.type === 'incremental' && existing === 'table' && !options.fullRefresh;
+  // As Dataform's shouldWriteIncrementally: a protected table is merged into even on --full-refresh.
+  const incremental = table.type === 'incremental' && existing === 'table' && (!options.fullRefresh || Boolean(table.protected));
   if (incremental) {
     await runStatements(warehouse, table.incrementalPreOps);
     const columns = await warehouse.columnNames(target);
     const query = table.incrementalQuery ?? table.query;
-    if (table.uniqueKey?.length) await warehouse.mergeInto(target, query, table.uniqueKey, columns);
-    else await warehouse.insertInto(target, query, columns);
+    if (table.uniqueKey?.length) {
+      await warehouse.mergeInto(target, query, table.uniqueKey, columns, mergePredicates(table));
+    } else {
+      await warehouse.insertInto(target, query, columns);
+    }
     await runStatements(warehouse, table.incrementalPostOps);
   } else {
     await runStatements(warehouse, table.preOps);
@@ -114,6 +127,7 @@ export async function runActions(warehouse: Warehouse, actions: Action[], option
       } catch (error) {
         result = { name: action.name, kind, status: 'failed', seconds: (performance.now() - started) / 1000, error: errorMessage(error) };
       }
+      await warehouse.resetScriptVariables();
     }
     results.set(action.name, result);
     options.onActionDone?.(result);

@@ -235,13 +235,16 @@ export class DuckDbWarehouse implements Warehouse {
     await this.connection.run(`DROP ${kind === 'view' ? 'VIEW' : 'TABLE'} IF EXISTS ${quoteTarget(target)}`);
   }
 
-  async mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[]): Promise<void> {
-    const on = uniqueKey.map((k) => `T.${quoteIdentifier(k)} = S.${quoteIdentifier(k)}`).join(' AND ');
-    const set = columns.map((c) => `${quoteIdentifier(c)} = S.${quoteIdentifier(c)}`).join(', ');
+  async mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates: string[] = []): Promise<void> {
+    const on = [
+      ...uniqueKey.map((k) => `DATAFORM_DEST.${quoteIdentifier(k)} = DATAFORM_SOURCE.${quoteIdentifier(k)}`),
+      ...predicates.map((p) => `(${bigQueryLexicalToDuckDb(p)})`),
+    ].join(' AND ');
+    const set = columns.map((c) => `${quoteIdentifier(c)} = DATAFORM_SOURCE.${quoteIdentifier(c)}`).join(', ');
     const list = columns.map(quoteIdentifier).join(', ');
-    const values = columns.map((c) => `S.${quoteIdentifier(c)}`).join(', ');
+    const values = columns.map((c) => `DATAFORM_SOURCE.${quoteIdentifier(c)}`).join(', ');
     await this.connection.run(
-      `MERGE INTO ${quoteTarget(target)} AS T USING (${bigQueryLexicalToDuckDb(query)}) AS S ON ${on} ` +
+      `MERGE INTO ${quoteTarget(target)} AS DATAFORM_DEST USING (${bigQueryLexicalToDuckDb(query)}) AS DATAFORM_SOURCE ON ${on} ` +
         `WHEN MATCHED THEN UPDATE SET ${set} WHEN NOT MATCHED THEN INSERT (${list}) VALUES (${values})`,
     );
   }
@@ -249,6 +252,11 @@ export class DuckDbWarehouse implements Warehouse {
   async insertInto(target: Target, query: string, columns: string[]): Promise<void> {
     const list = columns.map(quoteIdentifier).join(', ');
     await this.connection.run(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM (${bigQueryLexicalToDuckDb(query)})`);
+  }
+
+  async resetScriptVariables(): Promise<void> {
+    const reader = await this.connection.runAndReadAll(`SELECT name FROM duckdb_variables()`);
+    for (const [name] of reader.getRows()) await this.connection.run(`RESET VARIABLE ${quoteIdentifier(String(name))}`);
   }
 
   async execute(sql: string): Promise<void> {

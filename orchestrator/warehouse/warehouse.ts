@@ -59,8 +59,13 @@ export interface Warehouse {
   createOrReplaceTable(target: Target, query: string, options: TableOptions): Promise<void>;
   createOrReplaceView(target: Target, query: string): Promise<void>;
   drop(target: Target, kind: 'table' | 'view'): Promise<void>;
-  mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[]): Promise<void>;
+  /** Dataform's incremental MERGE: the target is aliased DATAFORM_DEST and the query DATAFORM_SOURCE,
+   * as `predicates` (updatePartitionFilter, incrementalPredicates) expect. */
+  mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates?: string[]): Promise<void>;
   insertInto(target: Target, query: string, columns: string[]): Promise<void>;
+  /** Forgets the script variables an action's pre-operations declared: on BigQuery each action is
+   * its own script, so a variable never outlives the action that declared it. */
+  resetScriptVariables(): Promise<void>;
   /** Runs a statement from the project (pre/post operations, operations). */
   execute(sql: string): Promise<void>;
   query(sql: string, limit?: number): Promise<QueryResult>;

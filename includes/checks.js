@@ -1,0 +1,124 @@
+// The data contract of each model table, in one place: its unique key, its non-NULL columns and
+// the conditions every row meets. It is checked two ways:
+// - per run, in the table's post-operations, on the rows the run touched only (cheap: the same
+//   cluster filters as the run itself), so a bad row fails the run that wrote it;
+// - by the full-table audit assertions (definitions/assertions/audits.js, tag `audit`), for a
+//   scheduled, less frequent run.
+
+const contracts = {
+  stg_events: {
+    uniqueKey: ["event_id"],
+    nonNull: ["event_id", "first_message_id", "first_published_at", "last_published_at"],
+    rowConditions: [
+      "first_published_at <= last_published_at",
+      "reject_reason IS NOT NULL OR event_type IS NOT NULL",
+      "(reject_reason IS NULL) = (data IS NULL)",
+    ],
+    touched: "events",
+  },
+  conversations: {
+    uniqueKey: ["event_id"],
+    nonNull: ["event_id", "order_id", "sender_role", "sent_at"],
+    rowConditions: ["sender_role IN ('courier', 'customer')", "order_id > 0"],
+    touched: "orders",
+  },
+  orders: {
+    uniqueKey: ["order_id"],
+    nonNull: ["order_id", "city_code", "city_event_id"],
+    rowConditions: ["order_events >= 1"],
+    touched: "orders",
+  },
+  rejected_events: {
+    uniqueKey: ["event_id"],
+    nonNull: ["event_id", "reason", "message_id", "publish_time"],
+    rowConditions: [
+      "reason IN ('invalid_json', 'not_an_object', 'unknown_event_type', 'invalid_order_id', 'invalid_message_sent_time', 'unknown_sender', 'invalid_city_code')",
+    ],
+    // It has no order_id: the partition filter bounds the lookup of the touched events.
+    touched: "eventIds",
+    // rejected_events requires a partition filter: a run reads the partitions of the rejects it
+    // touched; a first build and the audit read every partition, on purpose.
+    partitionFilter: (isIncremental) =>
+      isIncremental
+        ? `publish_time >= ${increment.variable("rejected_from")}`
+        : `publish_time >= ${dialect.timestampLiteral("1970-01-01 00:00:00+00")}`,
+  },
+  customer_courier_conversations: {
+    uniqueKey: ["order_id"],
+    nonNull: [
+      "order_id",
+      "num_messages_courier",
+      "num_messages_customer",
+      "first_message_by",
+      "conversation_started_at",
+      "last_message_time",
+    ],
+    rowConditions: [
+      "first_message_by IN ('courier', 'customer')",
+      "num_messages_courier >= 0 AND num_messages_customer >= 0",
+      "num_messages_courier + num_messages_customer >= 1",
+      "conversation_started_at <= last_message_time",
+      "(first_courier_message IS NULL) = (num_messages_courier = 0)",
+      "(first_customer_message IS NULL) = (num_messages_customer = 0)",
+      "IF(first_message_by = 'courier', first_courier_message, first_customer_message) = conversation_started_at",
+      "(first_responsetime_delay_seconds IS NULL) = (IF(first_message_by = 'courier', first_customer_message, first_courier_message) IS NULL)",
+      "first_responsetime_delay_seconds IS NULL OR first_responsetime_delay_seconds >= 0",
+    ],
+    touched: "orders",
+  },
+};
+
+function contractOf(table) {
+  const contract = contracts[table];
+  if (!contract) throw new Error(`no contract for table ${table}`);
+  return contract;
+}
+
+/** Every condition a row must meet: the non-NULL columns first, then the row conditions. */
+function conditionsOf(table) {
+  const contract = contractOf(table);
+  return [...contract.nonNull.map((c) => `${c} IS NOT NULL`), ...contract.rowConditions];
+}
+
+const quote = (text) => `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+
+/** Rows breaking a condition, labelled like Dataform's built-in rowConditions assertion. */
+function rowConditionsQuery(table, relation, where) {
+  const filter = where ? ` AND (${where})` : "";
+  return conditionsOf(table)
+    .map((condition) => `SELECT ${quote(condition)} AS failing_row_condition, * FROM ${relation} WHERE NOT (${condition})${filter}`)
+    .join("\nUNION ALL\n");
+}
+
+/** Keys held by more than one row, like Dataform's built-in uniqueKey assertion. */
+function uniqueKeyQuery(table, relation, where) {
+  const key = contractOf(table).uniqueKey.join(", ");
+  return `SELECT ${key}, COUNT(*) AS index_row_count FROM ${relation}${where ? ` WHERE ${where}` : ""} GROUP BY ${key} HAVING COUNT(*) > 1`;
+}
+
+/** The rows of `table` a check reads: those the run touched (its orders, or its events, see
+ * includes/increment.js), or every row; always with a partition filter where the table needs one. */
+function scopeOf(table, isIncremental) {
+  const contract = contractOf(table);
+  const filters = [];
+  if (contract.partitionFilter) filters.push(contract.partitionFilter(isIncremental));
+  const touched = {
+    orders: () => increment.touchedOrders(),
+    events: () => increment.touchedEvents(),
+    eventIds: () => increment.inArray("event_id", "touched_event_ids"),
+  }[contract.touched];
+  if (isIncremental) filters.push(touched());
+  return filters.length ? filters.map((f) => `(${f})`).join(" AND ") : undefined;
+}
+
+/** Post-operation: the unique key holds on the rows this run touched (on every row after a first build). */
+function uniqueKeyCheck(table, relation, isIncremental) {
+  return increment.assertNoRows(`${table} unique key`, uniqueKeyQuery(table, relation, scopeOf(table, isIncremental)));
+}
+
+/** Post-operation: the row conditions hold on the rows this run touched (on every row after a first build). */
+function rowConditionsCheck(table, relation, isIncremental) {
+  return increment.assertNoRows(`${table} row conditions`, rowConditionsQuery(table, relation, scopeOf(table, isIncremental)));
+}
+
+module.exports = { contracts, contractOf, scopeOf, conditionsOf, rowConditionsQuery, uniqueKeyQuery, uniqueKeyCheck, rowConditionsCheck };

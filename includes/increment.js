@@ -1,0 +1,135 @@
+// The incremental machinery shared by the models: which raw partitions a run reads, the keys the run
+// touches, and the per-run checks. BigQuery SQL first; the `engine` var picks DuckDB's spelling
+// where it differs (the local warehouse). See README "Incremental design" for the whole picture.
+//
+// A run reads only:
+// - the raw partitions (one per publish hour) whose row count changed since the last successful run,
+//   found from partition metadata (INFORMATION_SCHEMA.PARTITIONS on BigQuery), within the horizon;
+// - the prior state of the keys those rows touch (order_id, event_id), through cluster filters on
+//   constant arrays declared in each model's pre-operations;
+// and writes with MERGE statements whose target is bounded by the same constants.
+
+const vars = dataform.projectConfig.vars;
+const engine = vars.engine || "bigquery";
+const duckdb = engine === "duckdb";
+
+const horizonDays = vars.horizonDays || "7";
+if (!/^[0-9]+$/.test(horizonDays) || Number(horizonDays) < 1) {
+  throw new Error(`var horizonDays must be a whole number of days >= 1, got ${JSON.stringify(horizonDays)}`);
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+function checkName(name) {
+  if (!IDENTIFIER.test(name)) throw new Error(`bad script variable name ${name}`);
+  return name;
+}
+
+/** A BigQuery type in DDL, as the engine spells it (TIMESTAMP is DuckDB's TIMESTAMPTZ). */
+function sqlType(type) {
+  return duckdb && type === "TIMESTAMP" ? "TIMESTAMPTZ" : type;
+}
+
+/** Reads a script variable declared by `declare` or `declareArray`. */
+function variable(name) {
+  return duckdb ? `getvariable('${checkName(name)}')` : checkName(name);
+}
+
+/**
+ * Pre-operation: a script variable holding the scalar result of `query`. A constant (unlike a
+ * scalar subquery) in a WHERE clause lets BigQuery prune partitions and clustered blocks.
+ */
+function declare(name, type, query) {
+  return duckdb
+    ? `SET VARIABLE ${checkName(name)} = (${query})`
+    : `DECLARE ${checkName(name)} ${type} DEFAULT (${query})`;
+}
+
+/** Pre-operation: a script variable holding the distinct non-NULL values of `column` in `from`
+ * (a FROM clause, optionally with WHERE), as an array; NULL when there are none. */
+function declareArray(name, elementType, column, from) {
+  const where = /\bWHERE\b/i.test(from) ? `${from} AND ${column} IS NOT NULL` : `${from} WHERE ${column} IS NOT NULL`;
+  return duckdb
+    ? `SET VARIABLE ${checkName(name)} = (SELECT list(DISTINCT ${column}) FROM ${where})`
+    : `DECLARE ${checkName(name)} ARRAY<${elementType}> DEFAULT (SELECT ARRAY_AGG(DISTINCT ${column}) FROM ${where})`;
+}
+
+/** `expression` is one of the values of an array variable. On BigQuery, `column IN UNNEST(constant)`
+ * prunes clustered blocks; DuckDB reads it as a hash semi-join. */
+function inArray(expression, name) {
+  return duckdb
+    ? `${expression} IN (SELECT UNNEST(${variable(name)}))`
+    : `${expression} IN UNNEST(${checkName(name)})`;
+}
+
+/** The hour a timestamp falls in: the raw table's partition. */
+function hourOf(timestamp) {
+  return duckdb ? `date_trunc('hour', ${timestamp})` : `TIMESTAMP_TRUNC(${timestamp}, HOUR)`;
+}
+
+/**
+ * The raw table's partitions: partition_id ('YYYYMMDDHH'), partition_start, total_rows.
+ * BigQuery reads them from the dataset's INFORMATION_SCHEMA.PARTITIONS (metadata: no table scan);
+ * rows still in the streaming buffer (`__UNPARTITIONED__`) are counted once they reach their partition.
+ * DuckDB has no partitions, so it counts the rows per publish hour, which is what BigQuery reports.
+ */
+function rawPartitions(rawTable) {
+  if (duckdb) {
+    return `SELECT strftime(${hourOf("publish_time")}, '%Y%m%d%H') AS partition_id, ${hourOf("publish_time")} AS partition_start, COUNT(*) AS total_rows
+    FROM ${rawTable}
+    GROUP BY 1, 2`;
+  }
+  const match = /^`([^`.]+)\.([^`.]+)\.([^`.]+)`$/.exec(rawTable.trim());
+  if (!match) throw new Error(`rawPartitions expects a resolved \`project.dataset.table\` name, got ${rawTable}`);
+  const [, project, dataset, table] = match;
+  return `SELECT partition_id, PARSE_TIMESTAMP('%Y%m%d%H', partition_id) AS partition_start, total_rows
+    FROM \`${project}.${dataset}.INFORMATION_SCHEMA.PARTITIONS\`
+    WHERE table_name = '${table}' AND partition_id NOT IN ('__NULL__', '__UNPARTITIONED__')`;
+}
+
+/** Pre-operation: the events this run delivered (`deliveries` is stg_pending_deliveries). */
+function declareTouchedEvents(deliveries) {
+  return declareArray("touched_event_ids", "STRING", "event_id", deliveries);
+}
+
+/** Pre-operation: the orders this run's deliveries belong to. */
+function declareTouchedOrders(deliveries) {
+  return declareArray("touched_order_ids", "INT64", "order_id", deliveries);
+}
+
+/** Rows whose order was touched by this run (order_id is the cluster key of every model table). */
+function touchedOrders(orderIdColumn = "order_id") {
+  return inArray(orderIdColumn, "touched_order_ids");
+}
+
+/** Rows of events delivered in this run. Events without an order (unparseable records) sit in the
+ * NULL cluster, so the filter stays bounded by cluster pruning on order_id. */
+function touchedEvents(eventIdColumn = "event_id", orderIdColumn = "order_id") {
+  return `${inArray(eventIdColumn, "touched_event_ids")} AND (${touchedOrders(orderIdColumn)} OR ${orderIdColumn} IS NULL)`;
+}
+
+/**
+ * Post-operation: fails the action, naming `check`, when `query` returns a row. BigQuery's
+ * ASSERT statement; DuckDB raises with error(). Used for the per-run checks on the touched keys.
+ */
+function assertNoRows(check, query) {
+  if (/['\\]/.test(check)) throw new Error(`assertNoRows: the check name must not contain quotes: ${check}`);
+  return duckdb
+    ? `SELECT CASE WHEN EXISTS (${query}) THEN error('per-run check failed: ${check}') END`
+    : `ASSERT NOT EXISTS (${query}) AS 'per-run check failed: ${check}'`;
+}
+
+module.exports = {
+  horizonDays,
+  sqlType,
+  variable,
+  declare,
+  declareArray,
+  inArray,
+  hourOf,
+  rawPartitions,
+  declareTouchedEvents,
+  declareTouchedOrders,
+  touchedOrders,
+  touchedEvents,
+  assertNoRows,
+};
