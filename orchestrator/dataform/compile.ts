@@ -21,7 +21,15 @@ export interface CompiledTable {
   tags?: string[];
   disabled?: boolean;
   fileName: string;
-  bigquery?: { partitionBy?: string; clusterBy?: string[]; updatePartitionFilter?: string };
+  /** Incremental only: merged into even on --full-refresh. */
+  protected?: boolean;
+  bigquery?: {
+    partitionBy?: string;
+    clusterBy?: string[];
+    updatePartitionFilter?: string;
+    incrementalPredicates?: string[];
+    requirePartitionFilter?: boolean;
+  };
 }
 
 export interface CompiledAssertion {
