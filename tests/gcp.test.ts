@@ -80,7 +80,8 @@ describe('provision --target gcp', () => {
           { name: 'publish_time', type: 'TIMESTAMP', mode: 'NULLABLE' }, { name: 'data', type: 'STRING', mode: 'NULLABLE' },
           { name: 'attributes', type: 'STRING', mode: 'NULLABLE' },
         ] },
-        timePartitioning: { type: 'DAY', field: 'publish_time', expirationMs: String(30 * 86_400_000) },
+        timePartitioning: { type: 'HOUR', field: 'publish_time', expirationMs: String(30 * 86_400_000) },
+        requirePartitionFilter: true,
         tableReference: { projectId: PROJECT, datasetId: 'chat_raw', tableId: 'raw_events' },
       },
     });
@@ -144,17 +145,21 @@ describe('provision --target gcp', () => {
 
 describe('transform and assert --target gcp', () => {
   test('build the dataform run command line: project, location, vars, selection, credentials file', async () => {
-    const { stdout } = await cliOk(['transform', '--target', 'gcp', '--project', PROJECT, '--location', 'europe-west1', '--dry-run', '--json',
-      '--full-refresh', '--actions', 'orders', '--include-deps', '--vars', 'lookbackMinutes=15', '--workdir', workdir], temp);
+    const { stdout } = await cliOk(['transform', '--target', 'gcp', '--project', PROJECT, '--location', 'europe-west1', '--print-command', '--json',
+      '--full-refresh', '--actions', 'orders', '--include-deps', '--vars', 'horizonDays=15', '--workdir', workdir], temp);
     const plan = JSON.parse(stdout);
     const [node, cliPath, ...args] = plan.command as string[];
     assert.equal(node, process.execPath);
     assert.match(cliPath!, /node_modules\/@dataform\/cli\/bundle\.js$/);
     assert.deepEqual(args, ['run', path.resolve(cliPath!, '..', '..', '..', '..'), `--credentials=${path.join(workdir, '.df-credentials.json')}`,
-      `--default-database=${PROJECT}`, '--default-location=europe-west1', '--vars=lookbackMinutes=15,engine=bigquery', '--full-refresh',
+      `--default-database=${PROJECT}`, '--default-location=europe-west1', '--vars=horizonDays=15,engine=bigquery', '--full-refresh',
       '--actions', 'orders', '--include-deps']);
     assert.deepEqual(plan.credentials, { file: path.join(workdir, '.df-credentials.json'), projectId: PROJECT, location: 'europe-west1' });
-    const assertPlan = JSON.parse((await cliOk(['assert', '--target', 'gcp', '--project', PROJECT, '--dry-run', '--json', '--workdir', workdir], temp)).stdout);
+    const scheduled = JSON.parse((await cliOk(['transform', '--target', 'gcp', '--project', PROJECT, '--print-command', '--dry-run', '--json', '--workdir', workdir], temp)).stdout);
+    const scheduledArgs = scheduled.command as string[];
+    assert.deepEqual(scheduledArgs.slice(scheduledArgs.indexOf('--dry-run')), ['--dry-run', '--tags', 'pipeline'],
+      "--dry-run is Dataform's own; a plain run selects the pipeline's actions, not the full-table audits");
+    const assertPlan = JSON.parse((await cliOk(['assert', '--target', 'gcp', '--project', PROJECT, '--print-command', '--json', '--workdir', workdir], temp)).stdout);
     const actions = (assertPlan.command as string[]).slice((assertPlan.command as string[]).indexOf('--actions') + 1);
     assert.ok(actions.length >= 12 && actions.every((a) => a.startsWith('chat_assertions.')), JSON.stringify(actions));
   });

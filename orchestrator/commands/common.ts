@@ -60,7 +60,7 @@ export function withTargetOptions<T>(yargs: Argv<T>): Argv<T & TargetArgs> {
     .option('project', { type: 'string', describe: 'Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)' })
     .option('location', { type: 'string', describe: "BigQuery and bucket location (default: dataform.json's defaultLocation)" })
     .option('project-number', { type: 'string', describe: 'Project number, for the Pub/Sub service agent (default: looked up)' })
-    .option('partition-expiration-days', { type: 'number', describe: 'Delete raw partitions older than this' })
+    .option('partition-expiration-days', { type: 'number', describe: 'Delete raw partitions older than this (default 400: BigQuery allows 10,000 hourly partitions)' })
     .option('landing', { choices: ['bigquery', 'pull'], describe: "How raw rows land on Google Cloud: a BigQuery subscription, or a pull subscription that 'sink --target gcp' drains" })
     .option('config', { type: 'string', describe: 'JSON file with projectId, location, projectNumber, rawPartitionExpirationDays, landing' }) as Argv<T & TargetArgs>;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseVars } from '../config.js';
 import { UserError } from '../errors.js';
 import { compileProject } from '../dataform/compile.js';
-import { actionsInDependencyOrder, selectActions } from '../dataform/graph.js';
+import { PIPELINE_TAG, actionsInDependencyOrder, selectActions } from '../dataform/graph.js';
 import { dataformRunCommand, runDataform, writeCredentialsFile } from '../gcp/dataform.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import type { Selection } from '../dataform/graph.js';
@@ -14,6 +14,7 @@ import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, sho
 
 interface TransformArgs extends CommonArgs, TargetArgs {
   'dry-run': boolean;
+  'print-command': boolean;
   'full-refresh': boolean;
   actions?: string[];
   tags?: string[];
@@ -58,7 +59,8 @@ export function summaryJson(summary: RunSummary & { compileSeconds: number }) {
 
 export function selectionOptions<T>(yargs: import('yargs').Argv<T>) {
   return withTargetOptions(yargs)
-    .option('dry-run', { type: 'boolean', default: false, describe: 'With --target gcp: print the dataform run command instead of running it' })
+    .option('dry-run', { type: 'boolean', default: false, describe: "With --target gcp: Dataform's own --dry-run (BigQuery validates each statement and estimates its bytes; nothing is written). Offline: 'orchestrator check --cost'" })
+    .option('print-command', { type: 'boolean', default: false, describe: 'With --target gcp: print the dataform run command instead of running it' })
     .option('actions', { type: 'string', array: true, describe: 'Run only these actions (name, dataset.name or project.dataset.name)' })
     .option('tags', { type: 'string', array: true, describe: 'Run only actions with these tags' })
     .option('include-deps', { type: 'boolean', default: false, describe: 'Also run the dependencies of the selected actions' })
@@ -81,11 +83,14 @@ async function runOnBigQuery(args: Omit<TransformArgs, 'full-refresh'>, selectio
     const graph = await compileProject(project.projectDir, { ...vars, engine: 'bigquery' });
     const assertions = selectActions(actionsInDependencyOrder(graph), selection).map((a) => `${a.target.schema}.${a.target.name}`);
     chosen = { actions: assertions };
+  } else if (!selection.actions?.length && !selection.tags?.length) {
+    // A plain `dataform run` would also run the full-table audits: the pipeline's actions carry a tag.
+    chosen = { ...selection, tags: [PIPELINE_TAG] };
   }
   const credentialsFile = path.join(workdir.dir, '.df-credentials.json');
-  const command = dataformRunCommand(project, settings, { selection: chosen, fullRefresh, vars, credentialsFile });
-  if (args['dry-run']) {
-    if (json) printJson({ dryRun: true, command, credentials: { file: credentialsFile, projectId: settings.projectId, location: settings.location } });
+  const command = dataformRunCommand(project, settings, { selection: chosen, fullRefresh, vars, credentialsFile, dryRun: args['dry-run'] });
+  if (args['print-command']) {
+    if (json) printJson({ command, dryRun: Boolean(args['dry-run']), credentials: { file: credentialsFile, projectId: settings.projectId, location: settings.location } });
     else print(command.map((part) => (/[\s'"]/.test(part) ? JSON.stringify(part) : part)).join(' '));
     return;
   }
@@ -98,6 +103,9 @@ async function runOnBigQuery(args: Omit<TransformArgs, 'full-refresh'>, selectio
 
 async function runAndReport(args: Omit<TransformArgs, 'full-refresh'>, selection: Selection, fullRefresh: boolean): Promise<void> {
   if (args.target === 'gcp') return runOnBigQuery(args, selection, fullRefresh);
+  if (args['dry-run'] || args['print-command']) {
+    throw new UserError(`--${args['dry-run'] ? 'dry-run' : 'print-command'} needs --target gcp; offline, 'orchestrator check --cost' estimates what each statement scans`);
+  }
   const context = contextOf(args);
   const summary = await transformLocal({
     project: context.project,

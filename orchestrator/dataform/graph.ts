@@ -59,6 +59,8 @@ function matchesName(action: Action, requested: string): boolean {
 /** Selects actions like `dataform run`: by name and/or tag, optionally widened to dependencies or dependents. */
 /** Full-table audits: run when asked for by tag or name (or by `assert`), not with every run. */
 export const AUDIT_TAG = 'audit';
+/** Every action of a pipeline run carries this tag (what a schedule selects on BigQuery). */
+export const PIPELINE_TAG = 'pipeline';
 
 export function selectActions(ordered: Action[], selection: Selection): Action[] {
   const filtered = Boolean(selection.actions?.length || selection.tags?.length);

@@ -11,6 +11,8 @@ export interface DataformRunOptions {
   fullRefresh: boolean;
   vars: Record<string, string>;
   credentialsFile: string;
+  /** Dataform's --dry-run: BigQuery validates and estimates every statement, nothing is written. */
+  dryRun?: boolean;
 }
 
 /**
@@ -23,6 +25,7 @@ export function dataformRunCommand(project: ProjectConfig, settings: GcpSettings
   const args = [process.execPath, cli, 'run', project.projectDir, `--credentials=${options.credentialsFile}`,
     `--default-database=${settings.projectId}`, `--default-location=${settings.location}`, `--vars=${vars}`];
   if (options.fullRefresh) args.push('--full-refresh');
+  if (options.dryRun) args.push('--dry-run');
   if (options.selection.actions?.length) args.push('--actions', ...options.selection.actions);
   if (options.selection.tags?.length) args.push('--tags', ...options.selection.tags);
   if (options.selection.includeDependencies) args.push('--include-deps');

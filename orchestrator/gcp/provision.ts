@@ -18,15 +18,23 @@ interface IamPolicy { bindings?: { role?: string | null; members?: string[] | nu
 
 const isNotFound = (error: unknown) => (error as { code?: number }).code === 404 || (error as { code?: number }).code === 5;
 
-/** The raw table as the BigQuery subscription writes it: the subscription's metadata columns. */
+/**
+ * BigQuery allows 10,000 partitions per table: 416 days of hourly partitions. Raw partitions expire
+ * after this many days unless configured otherwise; the protected stg_events keeps the history.
+ */
+export const DEFAULT_RAW_PARTITION_EXPIRATION_DAYS = 400;
+
+/**
+ * The raw table as the BigQuery subscription writes it: the subscription's metadata columns,
+ * partitioned by the hour of publish_time (the unit an incremental run reads), and every query must
+ * filter on publish_time, so nothing scans the whole landing history by accident.
+ */
 export function rawTableResource(settings: GcpSettings) {
+  const expirationDays = settings.rawPartitionExpirationDays ?? DEFAULT_RAW_PARTITION_EXPIRATION_DAYS;
   return {
     schema: { fields: RAW_COLUMNS.map((c) => ({ name: c.name, type: c.type, mode: 'NULLABLE' })) },
-    timePartitioning: {
-      type: 'DAY',
-      field: 'publish_time',
-      ...(settings.rawPartitionExpirationDays ? { expirationMs: String(settings.rawPartitionExpirationDays * 86_400_000) } : {}),
-    },
+    timePartitioning: { type: 'HOUR', field: 'publish_time', expirationMs: String(expirationDays * 86_400_000) },
+    requirePartitionFilter: true,
   };
 }
 
@@ -100,6 +108,8 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
     const fields = (metadata.schema?.fields ?? []) as { name: string; type: string }[];
     const differences = RAW_COLUMNS.filter((c) => !fields.some((f) => f.name === c.name && f.type === c.type)).map((c) => `column ${c.name} ${c.type} missing or of another type`);
     if (metadata.timePartitioning?.field !== 'publish_time') differences.push('not partitioned by publish_time');
+    else if (metadata.timePartitioning.type !== 'HOUR') differences.push(`partitioned by ${metadata.timePartitioning.type}, expected HOUR: incremental runs would read whole ${String(metadata.timePartitioning.type).toLowerCase()}s`);
+    if (metadata.requirePartitionFilter !== true) differences.push('does not require a partition filter');
     steps.push({ resource: 'BigQuery table', name: rawName, status: differences.length ? 'differs' : 'exists', detail: differences.join('; ') || undefined });
   }
 
