@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import type { RunSummary } from '../orchestrator/runner/run.js';
+import { message, order } from './support/fixtures.js';
+import { LocalPipeline, delivery, type PlainRow } from './support/pipeline.js';
+import type { Delivery } from './support/reference.js';
+
+const pipelines: LocalPipeline[] = [];
+function pipeline(): LocalPipeline {
+  const p = new LocalPipeline();
+  pipelines.push(p);
+  return p;
+}
+after(() => pipelines.forEach((p) => p.dispose()));
+
+const TABLES: [string, string][] = [
+  ['customer_courier_conversations', 'order_id'], ['conversations', 'event_id'], ['orders', 'order_id'],
+  ['rejected_events', 'event_id'], ['stg_events', 'event_id'],
+];
+
+async function snapshot(p: LocalPipeline): Promise<Record<string, PlainRow[]>> {
+  const tables: Record<string, PlainRow[]> = {};
+  for (const [table, orderBy] of TABLES) tables[table] = await p.rows(table, undefined, orderBy);
+  return tables;
+}
+
+/** What one first build over every delivery so far gives: the reference an incremental history must equal. */
+async function builtAtOnce(deliveries: Delivery[]): Promise<Record<string, PlainRow[]>> {
+  const fresh = pipeline();
+  await fresh.append(deliveries);
+  await fresh.transform();
+  return snapshot(fresh);
+}
+
+const action = (summary: RunSummary, name: string) => summary.actions.find((a) => a.name.endsWith(`.${name}`));
+const at = (iso: string, minutes: number) => new Date(Date.parse(iso) + minutes * 60_000).toISOString();
+
+describe('incremental runs read what changed, and equal a build from scratch', () => {
+  const T0 = '2024-03-01T09:00:00.000Z';
+  const first = message(31, 'courier', '2024-02-01T10:00:10Z', { orderStage: 'PICKUP' });
+  const cityBcn = order(31, 'BCN');
+
+  test('late-landing rows, duplicates inside and beyond the horizon, a late and a corrected city', async () => {
+    const incremental = pipeline();
+    const landed: Delivery[] = [];
+    const bad = delivery('{bad', at(T0, 2));
+    // `reads`: the raw rows the run parses, all in the hourly partitions that changed since the last run.
+    const batches: { name: string; deliveries: Delivery[]; reads: number }[] = [
+      { name: 'first batch', deliveries: [delivery(first, at(T0, 0)), delivery(message(32, 'customer', '2024-02-01T11:00:00Z'), at(T0, 1)), bad], reads: 3 },
+      // Published at 09:05 but landing only now, after the 09:00 partition was read (a stalled
+      // subscription): the partition's row count changed, so the run reads that hour again, 3 + 2 rows.
+      { name: 'late-landing message and city', deliveries: [delivery(message(31, 'customer', '2024-02-01T10:00:00Z'), at(T0, 5)), delivery(cityBcn, at(T0, 6))], reads: 5 },
+      // A day later: a redelivery of the first message inside the horizon, an answer for order 32.
+      { name: 'duplicate inside the horizon', deliveries: [delivery(first, at(T0, 24 * 60)), delivery(message(32, 'courier', '2024-02-01T11:03:00Z', { orderStage: 'DONE' }), at(T0, 24 * 60 + 1))], reads: 2 },
+      // Twelve days later: the same first message and the same bad record again (beyond the 7-day
+      // horizon), the old city re-published (same event: it must not win) and a corrected city.
+      { name: 'duplicates beyond the horizon, corrected city', deliveries: [
+        delivery(first, at(T0, 12 * 24 * 60)), delivery(cityBcn, at(T0, 12 * 24 * 60 + 1)),
+        delivery(order(31, 'MAD'), at(T0, 12 * 24 * 60 + 2)),
+        { ...bad, messageId: 'bad-again', publishTime: at(T0, 12 * 24 * 60 + 3) },
+      ], reads: 4 },
+    ];
+    for (const batch of batches) {
+      landed.push(...batch.deliveries);
+      await incremental.append(batch.deliveries);
+      const summary = await incremental.transform();
+      if (landed.length > batch.deliveries.length) {
+        assert.equal(action(summary, 'stg_events')?.mode, 'merged', `${batch.name}: merged, not rebuilt`);
+        assert.equal(action(summary, 'stg_pending_deliveries')?.rows, batch.reads, `${batch.name}: only the changed partitions are read`);
+      }
+      assert.deepEqual(await snapshot(incremental), await builtAtOnce(landed), `after ${batch.name}`);
+    }
+    const rows = await incremental.conversations();
+    assert.deepEqual(rows.map((r) => [r.order_id, r.city_code, r.num_messages_courier, r.num_messages_customer, r.first_responsetime_delay_seconds]),
+      [[31, 'MAD', 1, 1, 10], [32, null, 1, 1, 180]]);
+    assert.equal((await incremental.rows('rejected_events', ['event_id'], 'event_id')).length, 1, 'the bad record is one reject');
+
+    // Nothing new: the next run reads no raw row and changes nothing.
+    const idle = await incremental.transform();
+    assert.equal(action(idle, 'stg_pending_deliveries')?.rows, 0);
+    assert.deepEqual(await snapshot(incremental), await builtAtOnce(landed));
+  });
+
+  test('a row landing beyond the horizon is reported loudly, not read, and a wider horizon reads it', async () => {
+    const p = pipeline();
+    const early = [delivery(message(41, 'courier', '2024-02-01T10:00:00Z'), at(T0, 0))];
+    const recent = [delivery(message(42, 'courier', '2024-02-10T10:00:00Z'), at(T0, 10 * 24 * 60))];
+    await p.append([...early, ...recent]);
+    await p.transform();
+    // Published on day 0, landing on day 10: 10 days older than the newest partition.
+    const stalled = [delivery(message(41, 'customer', '2024-02-01T10:00:30Z'), at(T0, 30))];
+    await p.append(stalled);
+    const reported = await p.transform({ allowFailure: true });
+    const horizon = action(reported, 'assert_no_raw_rows_beyond_horizon');
+    assert.equal(horizon?.status, 'failed', 'the run fails loudly');
+    assert.equal(horizon?.sample?.[0]?.unread_rows, 1n, 'and says how many rows it did not read');
+    assert.equal(action(reported, 'customer_courier_conversations')?.status, 'ok', 'the rest of the pipeline goes on');
+    assert.equal((await p.conversations()).find((r) => r.order_id === 41)?.num_messages_customer, 0, 'the stalled row is not read silently');
+
+    const caughtUp = await p.transform({ vars: { horizonDays: '30' } });
+    assert.equal(caughtUp.ok, true);
+    assert.deepEqual(await snapshot(p), await builtAtOnce([...early, ...recent, ...stalled]));
+    assert.equal((await p.transform()).ok, true, 'once read, the partition is processed: the next run is clean');
+  });
+
+  test('--full-refresh keeps the protected event log, even after raw partitions expired', async () => {
+    const p = pipeline();
+    await p.append([delivery(first, at(T0, 0)), delivery(cityBcn, at(T0, 1)), delivery(message(31, 'customer', '2024-02-01T10:00:05Z'), at(T0, 2))]);
+    await p.transform();
+    const before = await snapshot(p);
+    // Partition expiration on the raw table removes the oldest hours.
+    await p.execute(`DELETE FROM \`${p.project.raw.database}.${p.project.raw.schema}.${p.project.raw.name}\``);
+    const refreshed = await p.transform({ fullRefresh: true });
+    assert.equal(action(refreshed, 'stg_events')?.mode, 'merged', 'protected: merged into, not rebuilt');
+    assert.equal(action(refreshed, 'customer_courier_conversations')?.mode, 'replaced', 'the marts are rebuilt, from the event log');
+    assert.deepEqual(await snapshot(p), before);
+  });
+
+  test('a per-run check fails the run that touches a bad row, and the run is repeated until it passes', async () => {
+    const p = pipeline();
+    await p.append([delivery(first, at(T0, 0))]);
+    await p.transform();
+    await p.execute(`UPDATE ${p.table('conversations')} SET sender_role = 'robot' WHERE order_id = 31`);
+    await p.append([delivery(message(31, 'customer', '2024-02-01T10:00:20Z'), at(T0, 60))]);
+    const failed = await p.transform({ allowFailure: true });
+    assert.equal(action(failed, 'conversations')?.status, 'failed');
+    assert.match(action(failed, 'conversations')?.error ?? '', /per-run check failed: conversations row conditions/);
+    assert.equal(action(failed, 'commit_raw_partitions')?.status, 'skipped', 'the partitions stay pending');
+    await p.execute(`UPDATE ${p.table('conversations')} SET sender_role = 'courier' WHERE order_id = 31 AND sender_role = 'robot'`);
+    const repeated = await p.transform();
+    assert.equal(action(repeated, 'stg_pending_deliveries')?.rows, 1, 'the failed run is repeated');
+    assert.equal((await p.conversations())[0]?.num_messages_customer, 1);
+  });
+});
+
