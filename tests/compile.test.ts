@@ -23,19 +23,24 @@ describe('dataform compile --json (the official CLI, offline)', () => {
     const tables = Object.fromEntries((graph.tables ?? []).map((t) => [t.target.name, t]));
     assert.deepEqual(Object.keys(tables).sort(), [
       'conversations', 'conversations_per_day', 'conversations_without_city', 'customer_courier_conversations',
-      'orders', 'rejected_events', 'response_times_by_city', 'stg_events', 'stg_raw_events',
+      'orders', 'rejected_events', 'response_times_by_city', 'stg_events', 'stg_pending_deliveries', 'stg_raw_events', 'stg_raw_partitions',
     ]);
     for (const name of ['stg_events', 'conversations', 'orders', 'rejected_events', 'customer_courier_conversations']) {
       assert.equal(tables[name]!.type, 'incremental', name);
-      assert.ok(tables[name]!.incrementalQuery && tables[name]!.incrementalQuery !== tables[name]!.query, `${name} reads only new rows when incremental`);
-      assert.match(tables[name]!.incrementalPreOps?.join('\n') ?? '', /DECLARE \w+_watermark TIMESTAMP DEFAULT/);
+      assert.ok(tables[name]!.incrementalQuery && tables[name]!.incrementalQuery !== tables[name]!.query, `${name} reads only touched keys when incremental`);
+      assert.match(tables[name]!.incrementalPreOps?.join('\n') ?? '', /DECLARE touched_\w+ ARRAY<(STRING|INT64)> DEFAULT/);
+      assert.ok((tables[name]!.bigquery?.incrementalPredicates ?? []).some((p) => p.includes('DATAFORM_DEST.')), `${name}: the MERGE target is bounded`);
+      assert.match(tables[name]!.incrementalPostOps?.join('\n') ?? '', /ASSERT NOT EXISTS/, `${name}: per-run checks`);
     }
+    assert.equal(tables.stg_events!.protected, true, 'the event log survives --full-refresh');
     assert.deepEqual(tables.customer_courier_conversations!.uniqueKey, ['order_id']);
     assert.deepEqual(tables.conversations!.bigquery?.clusterBy, ['order_id']);
-    assert.equal(tables.stg_events!.bigquery?.partitionBy, 'DATE(first_published_at)');
+    assert.deepEqual(tables.stg_events!.bigquery?.clusterBy, ['order_id', 'event_id']);
+    assert.equal(tables.rejected_events!.bigquery?.requirePartitionFilter, true);
+    assert.match(tables.stg_raw_partitions!.query, /INFORMATION_SCHEMA\.PARTITIONS/);
     const assertions = (graph.assertions ?? []).map((a) => a.target.name);
-    for (const expected of ['assert_message_counts_reconcile', 'assert_every_event_accounted_for',
-      'chat_models_customer_courier_conversations_assertions_uniqueKey_0', 'chat_models_customer_courier_conversations_assertions_rowConditions']) {
+    for (const expected of ['assert_message_counts_reconcile', 'assert_every_event_accounted_for', 'assert_no_raw_rows_beyond_horizon',
+      'audit_customer_courier_conversations_unique_key', 'audit_customer_courier_conversations_row_conditions']) {
       assert.ok(assertions.includes(expected), `assertion ${expected}`);
     }
     const raw = graph.declarations?.find((d) => d.target.name === 'raw_events');
@@ -47,16 +52,17 @@ describe('dataform compile --json (the official CLI, offline)', () => {
   });
 
   test('engine=duckdb swaps only the helpers, and vars override dataform.json', async () => {
-    const graph = await compile('--vars=engine=duckdb,lookbackMinutes=5,rawDataset=landing');
+    const graph = await compile('--vars=engine=duckdb,horizonDays=5,rawDataset=landing');
     const sql = allSql(graph);
     for (const bigQueryOnly of ['SAFE_CAST', 'JSON_VALUE(', 'TIMESTAMP_DIFF', 'DECLARE ', 'REGEXP_CONTAINS', 'SAFE.PARSE_JSON']) {
       assert.ok(!sql.includes(bigQueryOnly), `DuckDB SQL must not contain ${bigQueryOnly}`);
     }
-    assert.match(sql, /INTERVAL \(5\) MINUTE/);
+    assert.match(sql, /INTERVAL 120 HOUR/, 'horizonDays=5 is 120 hours');
     assert.match(sql, /`chat-pipeline-local\.landing\.raw_events`/);
   });
 
   test('a bad var fails the compile with a message', async () => {
     await assert.rejects(compile('--vars=engine=postgres'), /engine must be "bigquery" or "duckdb"/);
+    await assert.rejects(compile('--vars=horizonDays=0'), /horizonDays must be a whole number of days >= 1/);
   });
 });
