@@ -18,6 +18,30 @@ if (!/^[0-9]+$/.test(horizonDays) || Number(horizonDays) < 1) {
   throw new Error(`var horizonDays must be a whole number of days >= 1, got ${JSON.stringify(horizonDays)}`);
 }
 
+// Every table keyed by order is partitioned by ranges of order_id. BigQuery bills a MERGE that updates
+// rows for the whole of every partition it updates (the whole table when unpartitioned), so the
+// partition must be a function of the key a run touches; order ids grow with time, so a run's new
+// orders fall in the last few partitions. BigQuery allows 10,000 partitions per table; ids outside
+// [start, end) go to its __UNPARTITIONED__ partition.
+function wholeNumber(name, fallback) {
+  const value = vars[name] || fallback;
+  if (!/^[0-9]+$/.test(value)) throw new Error(`var ${name} must be a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+const orderIdRange = {
+  start: wholeNumber("orderIdPartitionStart", "0"),
+  end: wholeNumber("orderIdPartitionEnd", "1000000000"),
+  interval: wholeNumber("orderIdPartitionInterval", "100000"),
+};
+if (orderIdRange.interval < 1 || orderIdRange.end <= orderIdRange.start || (orderIdRange.end - orderIdRange.start) / orderIdRange.interval > 10000) {
+  throw new Error("vars orderIdPartitionStart/End/Interval must give between 1 and 10,000 partitions (BigQuery's limit)");
+}
+
+/** The partitioning of the order-keyed tables: integer ranges of order_id. */
+function orderIdPartitioning() {
+  return `RANGE_BUCKET(order_id, GENERATE_ARRAY(${orderIdRange.start}, ${orderIdRange.end}, ${orderIdRange.interval}))`;
+}
+
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 function checkName(name) {
   if (!IDENTIFIER.test(name)) throw new Error(`bad script variable name ${name}`);
@@ -120,6 +144,7 @@ function assertNoRows(check, query) {
 
 module.exports = {
   horizonDays,
+  orderIdPartitioning,
   sqlType,
   variable,
   declare,
