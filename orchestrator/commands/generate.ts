@@ -12,6 +12,7 @@ interface GenerateArgs {
   duplicates: number;
   late: number;
   'bad-lines': number;
+  'first-conversation': number;
   json: boolean;
 }
 
@@ -27,13 +28,14 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
       .option('duplicates', { type: 'number', default: 0, describe: 'Share of events repeated later with keys reordered (0-1)' })
       .option('late', { type: 'number', default: 0, describe: 'Share of events written 10-60 minutes late (0-1)' })
       .option('bad-lines', { type: 'number', default: 0, describe: 'Share of conversations followed by an invalid line (0-1)' })
+      .option('first-conversation', { type: 'number', default: 0, describe: 'Number conversations from here: order ids continue those of an earlier file (new orders, as in production)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print structured JSON on stdout' }),
   handler: async (args) => {
     if (!Number.isInteger(args.seed)) throw new UserError('--seed must be an integer');
     const progress = new Progress(`generating ${args.output}`);
     const summary = await generateEvents(args.output, {
       conversations: args.conversations, seed: args.seed, start: new Date(args.start),
-      duplicateRate: args.duplicates, lateRate: args.late, badLineRate: args['bad-lines'],
+      duplicateRate: args.duplicates, lateRate: args.late, badLineRate: args['bad-lines'], firstConversation: args['first-conversation'],
       onProgress: (n) => progress.update(n, 'conversations'),
     });
     progress.done();

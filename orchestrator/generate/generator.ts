@@ -12,6 +12,8 @@ export interface GenerateOptions {
   lateRate?: number;
   /** Share of conversations followed by one invalid line. */
   badLineRate?: number;
+  /** Index of the first conversation: order ids grow with it, so a later file can continue an earlier one. */
+  firstConversation?: number;
   onProgress?: (conversations: number) => void;
 }
 
@@ -97,6 +99,8 @@ const isoSeconds = (millis: number) => new Date(millis).toISOString().replace(/\
 export async function generateEvents(file: string, options: GenerateOptions): Promise<GenerateSummary> {
   if (!Number.isInteger(options.conversations) || options.conversations < 1) throw new UserError('--conversations must be a positive integer');
   if (Number.isNaN(options.start.getTime())) throw new UserError('--start must be a valid date-time');
+  const first = options.firstConversation ?? 0;
+  if (!Number.isInteger(first) || first < 0) throw new UserError('--first-conversation must be a whole number');
   for (const [name, rate] of [['duplicates', options.duplicateRate], ['late', options.lateRate], ['bad-lines', options.badLineRate]] as const) {
     if (rate !== undefined && !(rate >= 0 && rate <= 1)) throw new UserError(`--${name} must be a rate between 0 and 1`);
   }
@@ -136,7 +140,7 @@ export async function generateEvents(file: string, options: GenerateOptions): Pr
     clock += Math.floor(-Math.log(1 - rand()) * 2000); // ~one conversation every 2 s
     while (queue.size > 0 && queue.peek()!.time < clock) await write(queue.pop()!.line);
 
-    const orderId = 10_000_000 + i * 37 + Math.floor(rand() * 37);
+    const orderId = 10_000_000 + ((options.firstConversation ?? 0) + i) * 37 + Math.floor(rand() * 37);
     const courierId = id8();
     const customerId = id8();
     const courierApp = pick(['Courier Android', 'Courier iOS']);
