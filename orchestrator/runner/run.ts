@@ -21,9 +21,16 @@ export interface ActionResult {
   reported?: boolean;
 }
 
+/** How an action writes: what `dataform run` would send for it (see bigquery/statements.ts). */
+export type WritePath = 'create' | 'incremental' | 'view' | 'assertion' | 'operation';
+
 export interface RunOptions {
   fullRefresh?: boolean;
   onActionDone?: (result: ActionResult) => void;
+  /** Called once an action's pre-operations have run (their script variables are set), before it writes. */
+  beforeWrite?: (action: Exclude<Action, { kind: 'declaration' }>, path: WritePath) => Promise<void>;
+  /** Called after an action wrote, successfully or not. */
+  afterWrite?: (action: Exclude<Action, { kind: 'declaration' }>) => void;
 }
 
 export interface RunSummary {
@@ -53,10 +60,12 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
   const { target } = action;
   await warehouse.ensureDataset(target.database, target.schema);
   if (action.kind === 'operation') {
+    await options.beforeWrite?.(action, 'operation');
     await runStatements(warehouse, action.operation.queries);
     return { mode: 'executed' };
   }
   if (action.kind === 'assertion') {
+    await options.beforeWrite?.(action, 'assertion');
     await warehouse.createOrReplaceView(target, action.assertion.query);
     const rows = await warehouse.countRows(target);
     const sample = rows > 0 ? (await warehouse.query(`SELECT * FROM \`${action.name}\``, SAMPLE_ROWS)).rows : undefined;
@@ -65,6 +74,7 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
   const table = action.table;
   const existing = await warehouse.relationKind(target);
   if (table.type === 'view') {
+    await options.beforeWrite?.(action, 'view');
     if (existing === 'table') await warehouse.drop(target, 'table');
     await warehouse.createOrReplaceView(target, table.query);
     if (!action.tags.includes(REPORT_TAG)) return { mode: 'replaced' };
@@ -77,6 +87,7 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
   const incremental = table.type === 'incremental' && existing === 'table' && (!options.fullRefresh || Boolean(table.protected));
   if (incremental) {
     await runStatements(warehouse, table.incrementalPreOps);
+    await options.beforeWrite?.(action, 'incremental');
     const columns = await warehouse.columnNames(target);
     const query = table.incrementalQuery ?? table.query;
     if (table.uniqueKey?.length) {
@@ -87,6 +98,7 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
     await runStatements(warehouse, table.incrementalPostOps);
   } else {
     await runStatements(warehouse, table.preOps);
+    await options.beforeWrite?.(action, 'create');
     await warehouse.createOrReplaceTable(target, table.query, {
       partitionBy: table.bigquery?.partitionBy,
       clusterBy: table.bigquery?.clusterBy,
@@ -128,6 +140,7 @@ export async function runActions(warehouse: Warehouse, actions: Action[], option
         result = { name: action.name, kind, status: 'failed', seconds: (performance.now() - started) / 1000, error: errorMessage(error) };
       }
       await warehouse.resetScriptVariables();
+      options.afterWrite?.(action);
     }
     results.set(action.name, result);
     options.onActionDone?.(result);

@@ -15,6 +15,8 @@ import {
 } from '@duckdb/node-api';
 import { UserError, errorMessage } from '../errors.js';
 import type { Target } from '../identifiers.js';
+import type { Block, TableLayout } from '../bigquery/cost.js';
+import type { Scalar } from '../bigquery/scans.js';
 import { RAW_COLUMNS, Timestamp, type QueryResult, type RawRow, type Row, type TableOptions, type Value, type Warehouse } from './warehouse.js';
 
 const CHUNK_ROWS = 2048;
@@ -268,6 +270,68 @@ export class DuckDbWarehouse implements Warehouse {
     const isQuery = /^\(*\s*(SELECT|WITH|FROM|VALUES|TABLE)\b/i.test(translated);
     const bounded = limit === undefined || !isQuery ? translated : `SELECT * FROM (${translated}) LIMIT ${Math.max(0, Math.floor(limit))}`;
     return readRows(await this.connection.runAndReadAll(bounded));
+  }
+
+  /**
+   * The table as BigQuery would store it under `layout`: rows grouped by partition, sorted by the
+   * clustering columns and cut into blocks of `blockBytes` logical bytes, with each block's logical
+   * bytes per column and the value ranges pruning looks at (see bigquery/cost.ts).
+   */
+  async blocks(target: Target, layout: TableLayout, blockBytes: number): Promise<Block[]> {
+    const reader = await this.connection.runAndReadAll(
+      `SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = $1 AND table_schema = $2 AND table_name = $3 ORDER BY ordinal_position`,
+      [target.database, target.schema, target.name],
+    );
+    const columns = reader.getRows().map(([name, type]) => ({ name: String(name), type: String(type) }));
+    const q = (c: string) => quoteIdentifier(c);
+    const typeOf = (c: string) => columns.find((col) => col.name === c)?.type ?? '';
+    // BigQuery's logical sizes: STRING 2 + UTF-8 bytes, BOOL 1, other scalars 8, NULL 0.
+    const size = (c: { name: string; type: string }) =>
+      c.type === 'VARCHAR' ? `COALESCE(2 + strlen(${q(c.name)}), 0)` : `IF(${q(c.name)} IS NULL, 0, ${c.type === 'BOOLEAN' ? 1 : 8})`;
+    const value = (c: string) => (typeOf(c).startsWith('TIMESTAMP') ? `epoch_us(${q(c)})` : q(c));
+    const spec = layout.partition;
+    let partition = `'all'`;
+    let low = 'NULL';
+    let high = 'NULL';
+    if (spec?.kind === 'hour' || spec?.kind === 'day') {
+      const unit = spec.kind === 'hour' ? 3_600_000_000 : 86_400_000_000;
+      partition = `CAST(date_trunc('${spec.kind}', ${q(spec.column)}) AS VARCHAR)`;
+      low = `epoch_us(date_trunc('${spec.kind}', ${q(spec.column)}))`;
+      high = `${low} + ${unit - 1}`;
+    } else if (spec?.kind === 'range') {
+      const bucket = `(CASE WHEN ${q(spec.column)} < ${spec.start} OR ${q(spec.column)} >= ${spec.end} THEN -1 ELSE (${q(spec.column)} - ${spec.start}) // ${spec.interval} END)`;
+      partition = `CAST(${bucket} AS VARCHAR)`;
+      low = `IF(${bucket} = -1, NULL, ${spec.start} + ${bucket} * ${spec.interval})`;
+      high = `IF(${bucket} = -1, NULL, ${spec.start} + (${bucket} + 1) * ${spec.interval} - 1)`;
+    }
+    const ranged = [...new Set([...(spec ? [spec.column] : []), ...layout.clusterBy])].filter((c) => typeOf(c) !== '');
+    const order = layout.clusterBy.length ? `ORDER BY ${layout.clusterBy.map(q).join(', ')}` : '';
+    const sizes = columns.map((c, i) => `${size(c)} AS __b${i}`).join(', ');
+    const rangeSelect = ranged.map((c, i) => {
+      const bounds = spec && c === spec.column && !layout.clusterBy.includes(c);
+      return [
+        bounds ? `MIN(__lo) AS __min${i}` : `MIN(${value(c)}) AS __min${i}`,
+        bounds ? `MAX(__hi) AS __max${i}` : `MAX(${value(c)}) AS __max${i}`,
+        `bool_or(${q(c)} IS NULL) AS __null${i}`, `bool_or(${q(c)} IS NOT NULL) AS __values${i}`,
+      ].join(', ');
+    });
+    const sql = `
+      WITH sized AS (SELECT *, COALESCE(${partition}, 'NULL') AS __partition, ${low} AS __lo, ${high} AS __hi, ${sizes} FROM ${quoteTarget(target)}),
+      placed AS (SELECT *, SUM(${columns.map((_, i) => `__b${i}`).join(' + ') || '0'}) OVER (PARTITION BY __partition ${order} ROWS UNBOUNDED PRECEDING) AS __cumulative FROM sized)
+      SELECT __partition, CAST(floor(GREATEST(__cumulative - 1, 0) / ${blockBytes}) AS BIGINT) AS __block, COUNT(*) AS __rows,
+        ${[...columns.map((_, i) => `SUM(__b${i}) AS __bytes${i}`), ...rangeSelect].join(', ')}
+      FROM placed GROUP BY 1, 2`;
+    const rows = (await this.connection.runAndReadAll(sql)).getRowObjects();
+    const scalar = (v: unknown): Scalar | undefined => (v === null || v === undefined ? undefined : typeof v === 'bigint' || typeof v === 'string' ? v : typeof v === 'number' ? BigInt(Math.trunc(v)) : String(v));
+    return rows.map((row) => ({
+      partition: String(row.__partition),
+      rows: Number(row.__rows),
+      bytes: Object.fromEntries(columns.map((c, i) => [c.name, Number(row[`__bytes${i}`] ?? 0)])),
+      ranges: Object.fromEntries(ranged.map((c, i) => [c, {
+        min: scalar(row[`__min${i}`]), max: scalar(row[`__max${i}`]),
+        hasNull: Boolean(row[`__null${i}`]), hasValues: Boolean(row[`__values${i}`]),
+      }])),
+    }));
   }
 
   async countRows(target: Target): Promise<number> {

@@ -1,0 +1,115 @@
+// What a BigQuery statement reads, from ZetaSQL's resolved AST: each table scan, the columns it
+// reads, and the conditions on it that BigQuery can use to prune partitions and clustered blocks.
+// The estimator (cost.ts) and the require_partition_filter rule (check.ts) both start from here.
+
+/** A value a pruning condition compares with: INT64 and TIMESTAMP (µs since the epoch) as bigint. */
+export type Scalar = bigint | string | boolean;
+export type Constant = Scalar | null | Constant[];
+
+/** A condition on one scan's columns, kept as the AST node it came from (evaluated in prune()). */
+export interface TableScan {
+  /** The table's full name as the catalog knows it (`project.dataset.table`). */
+  table: string;
+  /** Columns the statement reads from it (ZetaSQL prunes unused columns). */
+  columns: string[];
+  /** Conjuncts over this scan's columns (the WHERE right above it, or a MERGE's ON condition). */
+  conditions: AstNode[];
+  /** Column id -> column name, for the column references in the conditions. */
+  columnNames: Map<number, string>;
+  /** The target of a MERGE, INSERT, UPDATE or DELETE. */
+  dmlTarget?: 'merge-update' | 'merge-insert' | 'insert';
+}
+
+export type AstNode = { [key: string]: unknown };
+
+const isNode = (value: unknown): value is AstNode => typeof value === 'object' && value !== null && !Array.isArray(value);
+const idOf = (value: unknown): number => (isNode(value) && 'low' in value ? Number(value.low) : Number(value));
+
+interface ColumnProto { columnId: unknown; name: string }
+
+function scanColumns(scanNode: AstNode): { columns: string[]; columnNames: Map<number, string> } {
+  const parent = scanNode.parent as { columnList?: ColumnProto[] } | undefined;
+  const list = parent?.columnList ?? [];
+  return { columns: list.map((c) => c.name), columnNames: new Map(list.map((c) => [idOf(c.columnId), c.name])) };
+}
+
+/** The function name of a resolved function call node (`$and`, `$in_array`, `timestamp_trunc`, ...), if it is one. */
+export function functionCall(node: unknown): { name: string; args: AstNode[] } | undefined {
+  if (!isNode(node)) return undefined;
+  const base = node.resolvedFunctionCallBaseNode as AstNode | undefined;
+  const call = base?.resolvedFunctionCallNode as AstNode | undefined;
+  if (!call) return undefined;
+  const parent = call.parent as { argumentList?: AstNode[]; function?: { name?: string } } | undefined;
+  const name = (parent?.function?.name ?? '').replace(/^ZetaSQL:/, '');
+  return { name, args: parent?.argumentList ?? [] };
+}
+
+/** The conjuncts of a boolean expression (`a AND b AND c` -> [a, b, c]). */
+export function conjuncts(node: AstNode): AstNode[] {
+  const call = functionCall(node);
+  return call?.name === '$and' ? call.args.flatMap(conjuncts) : [node];
+}
+
+/** Column ids a condition refers to. */
+export function referencedColumns(node: unknown, ids = new Set<number>()): Set<number> {
+  if (Array.isArray(node)) node.forEach((child) => referencedColumns(child, ids));
+  else if (isNode(node)) {
+    const ref = node.resolvedColumnRefNode as { column?: ColumnProto } | undefined;
+    if (ref?.column) ids.add(idOf(ref.column.columnId));
+    for (const value of Object.values(node)) if (typeof value === 'object') referencedColumns(value, ids);
+  }
+  return ids;
+}
+
+/** Every table scan in a resolved statement, with the conditions BigQuery may prune it with. */
+export function tableScans(statement: unknown): TableScan[] {
+  const scans: TableScan[] = [];
+  const visit = (node: unknown, conditions: AstNode[]) => {
+    if (Array.isArray(node)) {
+      node.forEach((child) => visit(child, []));
+      return;
+    }
+    if (!isNode(node)) return;
+    const tableScan = node.resolvedTableScanNode as AstNode | undefined;
+    if (tableScan) {
+      const table = (tableScan.table as { fullName?: string; name?: string } | undefined);
+      const { columns, columnNames } = scanColumns(tableScan);
+      const own = conditions.filter((c) => [...referencedColumns(c)].every((id) => columnNames.has(id)) && referencedColumns(c).size > 0);
+      scans.push({ table: table?.fullName ?? table?.name ?? '?', columns, conditions: own, columnNames });
+      return;
+    }
+    const filter = node.resolvedFilterScanNode as AstNode | undefined;
+    if (filter) {
+      // A WHERE directly over a scan (possibly through other filters) is what BigQuery prunes with.
+      visit(filter.inputScan, [...conditions, ...conjuncts(filter.filterExpr as AstNode)]);
+      visit(filter.filterExpr, []);
+      return;
+    }
+    const merge = node.resolvedMergeStmtNode as AstNode | undefined;
+    if (merge) {
+      const target = merge.tableScan as AstNode;
+      const { columns, columnNames } = scanColumns(target);
+      const on = conjuncts(merge.mergeExpr as AstNode);
+      const own = on.filter((c) => { const ids = referencedColumns(c); return ids.size > 0 && [...ids].every((id) => columnNames.has(id)); });
+      const clauses = (merge.whenClauseList as { actionType?: number }[] | undefined) ?? [];
+      // ZetaSQL's ActionType: 0 INSERT, 1 UPDATE, 2 DELETE.
+      const updates = clauses.some((c) => c.actionType === 1 || c.actionType === 2);
+      scans.push({ table: tableNameOf(target), columns, conditions: own, columnNames, dmlTarget: updates ? 'merge-update' : 'merge-insert' });
+      visit(merge.fromScan, []);
+      visit(merge.mergeExpr, []);
+      visit(merge.whenClauseList, []);
+      return;
+    }
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'parent' && isNode(value) && 'columnList' in value) continue;
+      if (typeof value === 'object') visit(value, key === 'inputScan' ? conditions : []);
+    }
+  };
+  visit(statement, []);
+  return scans;
+}
+
+function tableNameOf(scan: AstNode): string {
+  const table = scan.table as { fullName?: string; name?: string } | undefined;
+  return table?.fullName ?? table?.name ?? '?';
+}
