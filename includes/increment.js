@@ -85,6 +85,12 @@ function inArray(expression, name) {
     : `${expression} IN UNNEST(${checkName(name)})`;
 }
 
+/** `timestamp` plus `hours` (a whole number, negative to subtract). */
+function addHours(timestamp, hours) {
+  if (!Number.isInteger(hours)) throw new Error(`addHours: hours must be a whole number, got ${hours}`);
+  return duckdb ? `(${timestamp} + INTERVAL (${hours}) HOUR)` : `TIMESTAMP_ADD(${timestamp}, INTERVAL ${hours} HOUR)`;
+}
+
 /** The hour a timestamp falls in: the raw table's partition. */
 function hourOf(timestamp) {
   return duckdb ? `date_trunc('hour', ${timestamp})` : `TIMESTAMP_TRUNC(${timestamp}, HOUR)`;
@@ -151,6 +157,7 @@ module.exports = {
   declareArray,
   inArray,
   hourOf,
+  addHours,
   rawPartitions,
   declareTouchedEvents,
   declareTouchedOrders,

@@ -57,7 +57,7 @@ describe('dataform compile --json (the official CLI, offline)', () => {
     for (const bigQueryOnly of ['SAFE_CAST', 'JSON_VALUE(', 'TIMESTAMP_DIFF', 'DECLARE ', 'REGEXP_CONTAINS', 'SAFE.PARSE_JSON']) {
       assert.ok(!sql.includes(bigQueryOnly), `DuckDB SQL must not contain ${bigQueryOnly}`);
     }
-    assert.match(sql, /INTERVAL 120 HOUR/, 'horizonDays=5 is 120 hours');
+    assert.match(sql, /INTERVAL \(-120\) HOUR/, 'horizonDays=5 is 120 hours');
     assert.match(sql, /`chat-pipeline-local\.landing\.raw_events`/);
   });
 

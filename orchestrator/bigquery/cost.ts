@@ -187,43 +187,51 @@ export function mayMatch(condition: AstNode, scan: TableScan, block: Block, para
   return true;
 }
 
+/** What a statement reads from one table: every scan of it in the statement together. */
 export interface ScanCost {
   table: string;
   columns: string[];
-  /** Logical bytes read from the kept blocks. */
+  /** Logical bytes read from the kept blocks (each column of each block counted once per statement). */
   bytes: number;
   /** For a MERGE that updates: every byte of the partitions it may update. */
   dmlBytes: number;
   partitions: { kept: number; total: number };
   blocks: { kept: number; total: number };
-  /** A scan of a table that requires a partition filter, with no condition on its partitioning column. */
-  missingPartitionFilter?: boolean;
 }
 
-/** The cost of one scan over a table's blocks. */
-export function scanCost(scan: TableScan, layout: TableLayout | undefined, blocks: Block[], parameters: Parameters): ScanCost {
-  const kept = blocks.filter((block) => scan.conditions.every((c) => mayMatch(c, scan, block, parameters)));
-  const sum = (list: Block[], columns: string[]) => list.reduce((total, b) => total + columns.reduce((s, c) => s + (b.bytes[c] ?? 0), 0), 0);
-  const keptPartitions = new Set(kept.map((b) => b.partition));
-  let dmlBytes = 0;
-  if (scan.dmlTarget === 'merge-update') {
-    const allColumns = Object.keys(blocks[0]?.bytes ?? {});
-    const touched = layout?.partition ? blocks.filter((b) => keptPartitions.has(b.partition)) : blocks;
-    dmlBytes = sum(touched, allColumns);
+/**
+ * The cost of a statement's scans of one table (`scans` all name it). BigQuery reads each referenced
+ * column of each unpruned block once per query, however often the query names the table.
+ */
+export function tableCost(table: string, scans: TableScan[], layout: TableLayout | undefined, blocks: Block[], parameters: Parameters): ScanCost {
+  const kept = new Set<number>();
+  const columns = new Set<string>();
+  let updatedPartitions: Set<string> | undefined;
+  for (const scan of scans) {
+    const scanKept = blocks.flatMap((block, i) => (scan.conditions.every((c) => mayMatch(c, scan, block, parameters)) ? [i] : []));
+    if (scan.dmlTarget === 'merge-update') {
+      updatedPartitions = new Set(scanKept.map((i) => blocks[i]!.partition));
+      if (!layout?.partition) updatedPartitions = new Set(blocks.map((b) => b.partition));
+    }
+    // Rows a MERGE only inserts are written, not read.
+    if (scan.dmlTarget === 'merge-insert') continue;
+    scanKept.forEach((i) => kept.add(i));
+    scan.columns.forEach((c) => columns.add(c));
   }
+  const sum = (list: Block[], names: string[]) => list.reduce((total, b) => total + names.reduce((s, c) => s + (b.bytes[c] ?? 0), 0), 0);
+  const keptBlocks = [...kept].map((i) => blocks[i]!);
+  const allColumns = Object.keys(blocks[0]?.bytes ?? {});
   return {
-    table: scan.table,
-    columns: scan.columns,
-    bytes: scan.dmlTarget === 'merge-insert' ? 0 : sum(kept, scan.columns),
-    dmlBytes,
-    partitions: { kept: keptPartitions.size, total: new Set(blocks.map((b) => b.partition)).size },
-    blocks: { kept: kept.length, total: blocks.length },
+    table,
+    columns: [...columns],
+    bytes: sum(keptBlocks, [...columns]),
+    dmlBytes: updatedPartitions ? sum(blocks.filter((b) => updatedPartitions!.has(b.partition)), allColumns) : 0,
+    partitions: { kept: new Set(keptBlocks.map((b) => b.partition)).size, total: new Set(blocks.map((b) => b.partition)).size },
+    blocks: { kept: kept.size, total: blocks.length },
   };
 }
 
 /** Bytes billed for a statement's scans: at least 10 MB per table referenced. */
-export function billedBytes(scans: ScanCost[]): number {
-  const perTable = new Map<string, number>();
-  for (const s of scans) perTable.set(s.table, (perTable.get(s.table) ?? 0) + s.bytes + s.dmlBytes);
-  return [...perTable.values()].reduce((total, bytes) => total + Math.max(bytes, MIN_BILLED_BYTES_PER_TABLE), 0);
+export function billedBytes(costs: ScanCost[]): number {
+  return costs.reduce((total, c) => total + Math.max(c.bytes + c.dmlBytes, MIN_BILLED_BYTES_PER_TABLE), 0);
 }

@@ -6,8 +6,8 @@ import type { ProjectConfig, Workdir } from '../config.js';
 import { DuckDbWarehouse } from '../warehouse/duckdb.js';
 import { runActions, type ActionResult, type RunSummary } from './run.js';
 
-export async function openLocalWarehouse(project: ProjectConfig, workdir: Workdir, readOnly = false): Promise<DuckDbWarehouse> {
-  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, readOnly, memoryLimit: process.env.ORCHESTRATOR_DUCKDB_MEMORY });
+export async function openLocalWarehouse(project: ProjectConfig, workdir: Workdir, readOnly = false, profileFile?: string): Promise<DuckDbWarehouse> {
+  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, readOnly, memoryLimit: process.env.ORCHESTRATOR_DUCKDB_MEMORY, profileFile });
 }
 
 /** Compiles the Dataform project with `engine=duckdb` (plus any var overrides). */
@@ -24,15 +24,17 @@ export interface LocalTransformOptions {
   /** A graph already compiled for DuckDB; compiled from the project when absent. */
   graph?: CompiledGraph;
   onActionDone?: (result: ActionResult) => void;
+  /** Profile the run through this file: the summary then counts the rows each table scan read. */
+  profileFile?: string;
 }
 
 /** Compiles the Dataform project for DuckDB and runs the selected actions on the local warehouse. */
-export async function transformLocal(options: LocalTransformOptions): Promise<RunSummary & { compileSeconds: number }> {
+export async function transformLocal(options: LocalTransformOptions): Promise<RunSummary & { compileSeconds: number; rowsScanned?: Record<string, number> }> {
   const compileStarted = performance.now();
   const graph = options.graph ?? (await compileForDuckDb(options.project, options.vars));
   const compileSeconds = (performance.now() - compileStarted) / 1000;
   const actions = selectActions(actionsInDependencyOrder(graph), options.selection ?? {});
-  const warehouse = await openLocalWarehouse(options.project, options.workdir);
+  const warehouse = await openLocalWarehouse(options.project, options.workdir, false, options.profileFile);
   try {
     await warehouse.ensureRawTable(options.project.raw);
     const summary = await runActions(warehouse, actions, { fullRefresh: options.fullRefresh, onActionDone: options.onActionDone });
@@ -40,7 +42,7 @@ export async function transformLocal(options: LocalTransformOptions): Promise<Ru
       finishedAt: new Date().toISOString(), ok: summary.ok, seconds: summary.seconds, fullRefresh: Boolean(options.fullRefresh),
       actions: summary.actions.length, failed: summary.actions.filter((a) => a.status !== 'ok').map((a) => a.name),
     }, null, 2)}\n`);
-    return { ...summary, compileSeconds };
+    return { ...summary, compileSeconds, ...(options.profileFile ? { rowsScanned: Object.fromEntries(warehouse.rowsScanned) } : {}) };
   } finally {
     await warehouse.close();
   }

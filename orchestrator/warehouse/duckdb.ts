@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   BOOLEAN,
@@ -130,6 +130,8 @@ export interface DuckDbOptions {
   readOnly?: boolean;
   /** DuckDB's memory_limit, e.g. '512MB'. */
   memoryLimit?: string;
+  /** Profile the models' statements through this file, counting the rows each table scan reads. */
+  profileFile?: string;
 }
 
 /** Keeps a million-event full refresh near 700 MB of RSS at no cost in speed (measured). */
@@ -139,7 +141,29 @@ const DEFAULT_MEMORY_LIMIT = '512MB';
 export class DuckDbWarehouse implements Warehouse {
   readonly engine = 'duckdb';
 
-  private constructor(private readonly connection: DuckDBConnection, private readonly instance: DuckDBInstance) {}
+  /** Rows read by table scans per table, when profiling (zone maps make it less than the table). */
+  readonly rowsScanned = new Map<string, number>();
+
+  private constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly instance: DuckDBInstance,
+    private readonly profileFile?: string,
+  ) {}
+
+  /** Runs one of the models' statements, adding up what its scans read when profiling. */
+  private async runModelSql(sql: string): Promise<void> {
+    await this.connection.run(sql);
+    if (!this.profileFile) return;
+    interface ProfileNode { operator_name?: string; operator_rows_scanned?: number; extra_info?: { Table?: string }; children?: ProfileNode[] }
+    const visit = (node: ProfileNode) => {
+      if (node.operator_name === 'TABLE_SCAN' || node.operator_name === 'SEQ_SCAN') {
+        const table = node.extra_info?.Table ?? '?';
+        this.rowsScanned.set(table, (this.rowsScanned.get(table) ?? 0) + (node.operator_rows_scanned ?? 0));
+      }
+      node.children?.forEach(visit);
+    };
+    visit(JSON.parse(readFileSync(this.profileFile, 'utf8')) as ProfileNode);
+  }
 
   static async open(file: string, options: DuckDbOptions): Promise<DuckDbWarehouse> {
     mkdirSync(path.dirname(file), { recursive: true });
@@ -157,6 +181,10 @@ export class DuckDbWarehouse implements Warehouse {
         `ATTACH ${quoteLiteral(file)} AS ${quoteIdentifier(options.database)}${options.readOnly ? ' (READ_ONLY)' : ''}`,
       );
       await connection.run(`USE ${quoteIdentifier(options.database)}`);
+      if (options.profileFile) {
+        await connection.run(`SET enable_profiling = 'json'`);
+        await connection.run(`SET profiling_output = ${quoteLiteral(options.profileFile)}`);
+      }
     } catch (error) {
       connection.closeSync();
       instance.closeSync();
@@ -169,7 +197,7 @@ export class DuckDbWarehouse implements Warehouse {
       }
       throw error;
     }
-    return new DuckDbWarehouse(connection, instance);
+    return new DuckDbWarehouse(connection, instance, options.profileFile);
   }
 
   async ensureDataset(database: string, schema: string): Promise<void> {
@@ -226,11 +254,11 @@ export class DuckDbWarehouse implements Warehouse {
 
   // DuckDB has no partitioning or clustering; BigQuery's options are accepted and ignored here.
   async createOrReplaceTable(target: Target, query: string, _options: TableOptions): Promise<void> {
-    await this.connection.run(`CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${bigQueryLexicalToDuckDb(query)}`);
+    await this.runModelSql(`CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${bigQueryLexicalToDuckDb(query)}`);
   }
 
   async createOrReplaceView(target: Target, query: string): Promise<void> {
-    await this.connection.run(`CREATE OR REPLACE VIEW ${quoteTarget(target)} AS ${bigQueryLexicalToDuckDb(query)}`);
+    await this.runModelSql(`CREATE OR REPLACE VIEW ${quoteTarget(target)} AS ${bigQueryLexicalToDuckDb(query)}`);
   }
 
   async drop(target: Target, kind: 'table' | 'view'): Promise<void> {
@@ -245,7 +273,7 @@ export class DuckDbWarehouse implements Warehouse {
     const set = columns.map((c) => `${quoteIdentifier(c)} = DATAFORM_SOURCE.${quoteIdentifier(c)}`).join(', ');
     const list = columns.map(quoteIdentifier).join(', ');
     const values = columns.map((c) => `DATAFORM_SOURCE.${quoteIdentifier(c)}`).join(', ');
-    await this.connection.run(
+    await this.runModelSql(
       `MERGE INTO ${quoteTarget(target)} AS DATAFORM_DEST USING (${bigQueryLexicalToDuckDb(query)}) AS DATAFORM_SOURCE ON ${on} ` +
         `WHEN MATCHED THEN UPDATE SET ${set} WHEN NOT MATCHED THEN INSERT (${list}) VALUES (${values})`,
     );
@@ -253,7 +281,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   async insertInto(target: Target, query: string, columns: string[]): Promise<void> {
     const list = columns.map(quoteIdentifier).join(', ');
-    await this.connection.run(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM (${bigQueryLexicalToDuckDb(query)})`);
+    await this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM (${bigQueryLexicalToDuckDb(query)})`);
   }
 
   async resetScriptVariables(): Promise<void> {
@@ -262,7 +290,7 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async execute(sql: string): Promise<void> {
-    await this.connection.run(bigQueryLexicalToDuckDb(sql));
+    await this.runModelSql(bigQueryLexicalToDuckDb(sql));
   }
 
   async query(sql: string, limit?: number): Promise<QueryResult> {
