@@ -1,21 +1,38 @@
 import type { AnalyzeRequest } from '@fivetrandevelopers/zetasql';
-import type { TypeKind } from '@fivetrandevelopers/zetasql/lib/types/zetasql/TypeKind.js';
 import type { TypeProto } from '@fivetrandevelopers/zetasql/lib/types/zetasql/TypeProto.js';
 import type { CompiledGraph } from '../dataform/compile.js';
 import { actionsInDependencyOrder, type Action } from '../dataform/graph.js';
 import { errorMessage } from '../errors.js';
 import { RAW_COLUMNS } from '../warehouse/warehouse.js';
-import { statementsFor, type BigQueryStatement } from './statements.js';
+import { actionTasks, type ExecutionTask, runStates, taskStatements, tokenize } from './statements.js';
 import type { AnalyzeResponse, ZetaSqlServer } from './zetasql.js';
 
 /** BigQuery's statement kinds that a Dataform run uses; ZetaSQL rejects any kind not listed. */
 const STATEMENT_KINDS = [
-  'RESOLVED_QUERY_STMT', 'RESOLVED_CREATE_TABLE_AS_SELECT_STMT', 'RESOLVED_CREATE_VIEW_STMT', 'RESOLVED_MERGE_STMT',
-  'RESOLVED_INSERT_STMT', 'RESOLVED_UPDATE_STMT', 'RESOLVED_DELETE_STMT', 'RESOLVED_CREATE_TABLE_STMT', 'RESOLVED_DROP_STMT',
+  'RESOLVED_QUERY_STMT', 'RESOLVED_CREATE_TABLE_AS_SELECT_STMT', 'RESOLVED_CREATE_VIEW_STMT', 'RESOLVED_CREATE_MATERIALIZED_VIEW_STMT',
+  'RESOLVED_MERGE_STMT', 'RESOLVED_INSERT_STMT', 'RESOLVED_UPDATE_STMT', 'RESOLVED_DELETE_STMT', 'RESOLVED_CREATE_TABLE_STMT',
+  'RESOLVED_DROP_STMT', 'RESOLVED_ASSERT_STMT', 'RESOLVED_TRUNCATE_STMT',
 ] as const;
 
-/** ZetaSQL's TypeKind numbers for the BigQuery types that declarations and DECLARE use. */
-const TYPE_KINDS: Record<string, TypeKind & number> = { STRING: 8, BYTES: 9, INT64: 2, BOOL: 5, FLOAT64: 7, NUMERIC: 23, DATE: 10, TIMESTAMP: 19, JSON: 26 };
+/** ZetaSQL's TypeKind numbers, by BigQuery's names (product mode: FLOAT64 is DOUBLE). */
+const TYPE_KINDS: Record<string, number> = {
+  INT64: 2, BOOL: 5, FLOAT64: 7, STRING: 8, BYTES: 9, DATE: 10, TIMESTAMP: 19, TIME: 20, DATETIME: 21, GEOGRAPHY: 22,
+  NUMERIC: 23, BIGNUMERIC: 24, JSON: 26, INTERVAL: 27,
+};
+const TYPE_NAMES = new Map(Object.entries(TYPE_KINDS).map(([name, kind]) => [kind, name]));
+const ARRAY = 16;
+const STRUCT = 17;
+const RANGE = 29;
+
+/** What BigQuery shows for a dataset's `INFORMATION_SCHEMA.PARTITIONS` (the columns models read). */
+const PARTITIONS_COLUMNS: [string, string][] = [
+  ['table_catalog', 'STRING'], ['table_schema', 'STRING'], ['table_name', 'STRING'], ['partition_id', 'STRING'],
+  ['total_rows', 'INT64'], ['total_logical_bytes', 'INT64'], ['total_billable_bytes', 'INT64'],
+  ['last_modified_time', 'TIMESTAMP'], ['storage_tier', 'STRING'],
+];
+
+/** Script statements ZetaSQL's analyzer has no resolved form for; reported, never guessed at. */
+const UNSUPPORTED_SCRIPTING = /^(IF|WHILE|LOOP|REPEAT|FOR|CASE|CALL|EXECUTE|RAISE|RETURN|BREAK|CONTINUE|LEAVE|ITERATE|BEGIN|COMMIT|ROLLBACK)\b/i;
 
 interface Column { name: string; type: TypeProto }
 
@@ -36,43 +53,127 @@ export interface ActionCheck {
   statements: StatementResult[];
 }
 
-/** A declared script variable (`DECLARE name TYPE DEFAULT (expr)`), as Dataform pre-operations use them. */
-const DECLARE = /^\s*DECLARE\s+([A-Za-z_][A-Za-z0-9_]*)\s+([A-Za-z0-9_]+)\s+DEFAULT\s+([\s\S]*?);?\s*$/i;
-
 function describe(error: unknown): { message: string; position?: string } {
   const text = (error as { details?: string }).details ?? errorMessage(error);
   const match = /\[at (\d+:\d+)\]\s*$/.exec(text);
   return { message: text.replace(/\s*\[at \d+:\d+\]\s*$/, ''), position: match?.[1] };
 }
 
+const scalar = (name: string): TypeProto => ({ typeKind: TYPE_KINDS[name] as TypeProto['typeKind'] });
+
+/** A ZetaSQL type as BigQuery SQL (what `CAST(NULL AS ...)` needs), or undefined when it has none. */
+export function typeName(type: TypeProto | null | undefined): string | undefined {
+  const kind = Number(type?.typeKind);
+  if (kind === ARRAY) {
+    const element = typeName(type?.arrayType?.elementType);
+    return element && `ARRAY<${element}>`;
+  }
+  if (kind === STRUCT) {
+    const fields = (type?.structType?.field ?? []).map((f) => {
+      const fieldType = typeName(f.fieldType);
+      return fieldType && (f.fieldName ? `\`${f.fieldName}\` ${fieldType}` : fieldType);
+    });
+    return fields.every(Boolean) ? `STRUCT<${fields.join(', ')}>` : undefined;
+  }
+  if (kind === RANGE) {
+    const element = typeName(type?.rangeType?.elementType);
+    return element && `RANGE<${element}>`;
+  }
+  return TYPE_NAMES.get(kind);
+}
+
+type Resolved = Record<string, unknown>;
+
 function outputColumns(response: AnalyzeResponse | undefined): Column[] {
   const statement = response?.resolvedStatement as unknown as Record<string, { outputColumnList?: { name: string; column?: { type?: TypeProto } }[] } | undefined> | undefined;
-  const query = statement?.resolvedQueryStmtNode;
-  return (query?.outputColumnList ?? []).map((c) => ({ name: c.name, type: c.column?.type ?? { typeKind: 0 } }));
+  return (statement?.resolvedQueryStmtNode?.outputColumnList ?? []).map((c) => ({ name: c.name, type: c.column?.type ?? { typeKind: 0 } }));
 }
 
 /**
+ * The table or view a CREATE statement makes, with its columns. The resolved AST nests a create
+ * statement as resolvedCreateStatementNode → (table or view base) → the concrete node, whose
+ * `parent` chain holds the column definitions and the name path.
+ */
+function createdTable(response: AnalyzeResponse | undefined): { name: string; columns: Column[]; temporary: boolean } | undefined {
+  const create = (response?.resolvedStatement as unknown as Resolved | undefined)?.resolvedCreateStatementNode as Resolved | undefined;
+  const base = create && (Object.values(create).find((v) => v && typeof v === 'object') as Resolved | undefined);
+  let node = base && (Object.values(base).find((v) => v && typeof v === 'object') as Resolved | undefined);
+  let columns: Column[] | undefined;
+  let namePath: string[] | undefined;
+  let temporary = false;
+  while (node) {
+    const definitions = node.columnDefinitionList as { name: string; type: TypeProto }[] | undefined;
+    if (definitions && !columns) columns = definitions.map((d) => ({ name: d.name, type: d.type }));
+    if (Array.isArray(node.namePath)) {
+      namePath = node.namePath as string[];
+      // ResolvedCreateStatement.CreateScope: CREATE_TEMP is 3.
+      temporary = Number(node.createScope) === 3;
+    }
+    node = node.parent as Resolved | undefined;
+  }
+  return namePath && columns ? { name: namePath.join('.'), columns, temporary } : undefined;
+}
+
+/** Identifier tokens named like a variable (not qualified, not a parameter) replaced; strings, backticks and comments untouched. */
+function substitute(sql: string, variables: Map<string, string>): string {
+  if (variables.size === 0) return sql;
+  const tokens = tokenize(sql);
+  return tokens
+    .map((t, i) => {
+      if (t.kind !== 'word') return t.text;
+      const type = variables.get(t.text.toLowerCase());
+      const previous = tokens[i - 1]?.text;
+      return type && previous !== '.' && previous !== '@' ? `CAST(NULL AS ${type})` : t.text;
+    })
+    .join('');
+}
+
+/** `sql` with its first `length` characters blanked out, newlines kept, so positions in the rest stay those of the statement. */
+function blankPrefix(sql: string, length: number, replacement: string): string {
+  const blank = sql.slice(0, length).replace(/[^\n]/g, ' ');
+  return replacement + blank.slice(replacement.length) + sql.slice(length);
+}
+
+const DECLARE = /^DECLARE\s+((?:[A-Za-z_]\w*)(?:\s*,\s*[A-Za-z_]\w*)*)\s*([\s\S]*?)(?:\bDEFAULT\b([\s\S]*))?$/i;
+const SET = /^SET\s+(?:([A-Za-z_]\w*)|\(([^)]*)\)|@@[\w.]+)\s*=([\s\S]*)$/i;
+
+/**
  * Analyses, with ZetaSQL in BigQuery's product mode, every statement a `dataform run` would send to
- * BigQuery, in dependency order. The catalog starts with the declared raw table and grows with each
- * model's output columns as the analyzer reports them, so a model reading a column its upstream does
- * not produce fails. Script variables declared by pre-operations are checked, then stand in as typed
- * NULLs in the statements after them (the analyzer takes single statements, not scripts).
+ * BigQuery (statements.ts, exactly as Dataform writes them), in dependency order, on every path a
+ * run can take: for a table its first run, and for an incremental table also the incremental run
+ * (and a --full-refresh of a protected one, the same MERGE). The catalog starts with the declared raw
+ * table and each dataset's INFORMATION_SCHEMA.PARTITIONS, and grows with every table and view a
+ * statement creates, with the columns the analyzer resolved, so a model reading a column its
+ * upstream does not produce fails.
+ *
+ * A script is split into statements (the analyzer takes one at a time). DECLARE and SET are checked
+ * as the SELECT of their expression; the variable then stands in as `CAST(NULL AS <type>)` in the
+ * statements after it, its type declared or inferred from the expression. As BigQuery stops a
+ * script at its first error, so does the analysis of that script.
  */
 export async function checkGraph(server: ZetaSqlServer, graph: CompiledGraph, raw: { key: string }): Promise<ActionCheck[]> {
   const languageOptions = await server.bigQueryLanguageOptions([...STATEMENT_KINDS]);
-  const tables = new Map<string, Column[]>([[raw.key, RAW_COLUMNS.map((c) => ({ name: c.name, type: { typeKind: TYPE_KINDS[c.type] } }))]]);
+  const tables = new Map<string, Column[]>([[raw.key, RAW_COLUMNS.map((c) => ({ name: c.name, type: scalar(c.type) }))]]);
+  const datasets = new Set([raw.key.split('.').slice(0, 2).join('.')]);
+  for (const t of [...(graph.tables ?? []), ...(graph.assertions ?? []), ...(graph.operations ?? []), ...(graph.declarations ?? [])]) {
+    datasets.add(`${t.target.database}.${t.target.schema}`);
+  }
+  for (const dataset of datasets) {
+    tables.set(`${dataset}.INFORMATION_SCHEMA.PARTITIONS`, PARTITIONS_COLUMNS.map(([name, type]) => ({ name, type: scalar(type) })));
+  }
 
-  const analyze = (sql: string) => {
+  const analyze = (sql: string, temporary: Map<string, Column[]> = new Map()) => {
+    const catalog = new Map([...tables, ...temporary]);
     const request: AnalyzeRequest = {
       options: { languageOptions, errorMessageMode: 'ERROR_MESSAGE_ONE_LINE', defaultTimezone: 'UTC' },
       simpleCatalog: {
         name: 'bigquery',
-        table: [...tables].map(([name, columns]) => ({ name, column: columns.map((c) => ({ name: c.name, type: c.type })) })),
+        table: [...catalog].map(([name, columns]) => ({ name, column: columns.map((c) => ({ name: c.name, type: c.type })) })),
         builtinFunctionOptions: { languageOptions },
       },
       sqlStatement: sql,
     };
-    return server.analyze(request as AnalyzeRequest);
+    return server.analyze(request);
   };
 
   const results: ActionCheck[] = [];
@@ -97,50 +198,141 @@ function fileOf(action: Exclude<Action, { kind: 'declaration' }>): string {
   return action.kind === 'table' ? action.table.fileName : action.kind === 'assertion' ? action.assertion.fileName : action.operation.fileName;
 }
 
-async function checkAction(
-  action: Exclude<Action, { kind: 'declaration' }>,
-  analyze: (sql: string) => Promise<AnalyzeResponse | undefined>,
-  tables: Map<string, Column[]>,
-): Promise<ActionCheck> {
+type Analyze = (sql: string, temporary?: Map<string, Column[]>) => Promise<AnalyzeResponse | undefined>;
+
+async function checkAction(action: Exclude<Action, { kind: 'declaration' }>, analyze: Analyze, tables: Map<string, Column[]>): Promise<ActionCheck> {
   const file = fileOf(action);
   const statements: StatementResult[] = [];
-  const record = async (statement: BigQueryStatement, run: () => Promise<AnalyzeResponse | undefined>) => {
+  const fail = (purpose: string, error: unknown) => {
+    statements.push({ purpose, ok: false, ...describe(error) });
+    return { name: action.name, file, ok: false, statements };
+  };
+  // A fixed id for INSERT_OVERWRITE's staging table: Dataform's is random, and the name does not matter here.
+  const uniqueId = () => 'check';
+  const analysed = new Set<string>();
+  const run = async (tasks: ExecutionTask[]) => {
+    for (const task of tasks) {
+      if (analysed.has(task.statement)) continue;
+      analysed.add(task.statement);
+      if (!(await checkScript(task, analyze, tables, statements))) return false;
+    }
+    return true;
+  };
+
+  if (action.kind !== 'table') {
+    let tasks: ExecutionTask[];
     try {
-      const response = await run();
-      statements.push({ purpose: statement.purpose, ok: true });
-      return response;
+      tasks = actionTasks(action);
     } catch (error) {
-      statements.push({ purpose: statement.purpose, ok: false, ...describe(error) });
-      return undefined;
+      return fail('statements', error);
+    }
+    await run(tasks);
+    return { name: action.name, file, ok: statements.every((s) => s.ok), statements };
+  }
+
+  // The first run creates the table: its columns are then what the incremental MERGE lists (Dataform
+  // reads them from the table's metadata) and what downstream models resolve against. The other
+  // paths of an incremental table follow; a path whose script is one already analysed (a
+  // --full-refresh of an unprotected table is the first run's script again) is not repeated.
+  const [first] = runStates(action.table, []);
+  try {
+    if (!(await run(actionTasks(action, first!.state, uniqueId)))) return { name: action.name, file, ok: false, statements };
+  } catch (error) {
+    return fail(`statements (${first!.name})`, error);
+  }
+  if (action.table.type === 'incremental') {
+    const columns = (tables.get(action.name) ?? []).map((c) => c.name);
+    for (const { name, state } of runStates(action.table, columns).slice(1)) {
+      try {
+        if (!(await run(actionTasks(action, state, uniqueId)))) break;
+      } catch (error) {
+        return fail(`statements (${name})`, error);
+      }
+    }
+  }
+  return { name: action.name, file, ok: statements.every((s) => s.ok), statements };
+}
+
+/**
+ * Analyses one job's statements in order, as one BigQuery script: variables declared by one
+ * statement stand in for the statements after it, and tables created by one are in the catalog of
+ * the next. Returns false at the first error (BigQuery stops the script there).
+ */
+async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<string, Column[]>, results: StatementResult[]): Promise<boolean> {
+  const variables = new Map<string, string>();
+  const temporary = new Map<string, Column[]>();
+  const typeOf = async (type: string) => outputColumns(await analyze(`SELECT CAST(NULL AS ${type})`))[0]?.type;
+  const record = async (purpose: string, check: () => Promise<void>) => {
+    try {
+      await check();
+      results.push({ purpose, ok: true });
+      return true;
+    } catch (error) {
+      results.push({ purpose, ok: false, ...describe(error) });
+      return false;
     }
   };
 
-  // The action's query alone gives its output columns: the catalog entry downstream models resolve against.
-  const query = action.kind === 'table' ? action.table.query : action.kind === 'assertion' ? action.assertion.query : undefined;
-  let columns: Column[] = [];
-  if (query !== undefined) {
-    columns = outputColumns(await record({ purpose: 'query', sql: query }, () => analyze(query)));
-    if (columns.length > 0) tables.set(action.name, columns);
-  }
-  if (statements.some((s) => !s.ok)) return { name: action.name, file, ok: false, statements };
+  /** The value's type checked against the variable's: equal, or coercible (their supertype is the variable's). */
+  const assignable = async (target: string, expressionSql: string, value: TypeProto | undefined) => {
+    const valueName = typeName(value);
+    const declared = typeName(await typeOf(target));
+    if (valueName === declared) return;
+    const merged = typeName(outputColumns(await analyze(`SELECT IF(FALSE, CAST(NULL AS ${target}), (${expressionSql}))`, temporary).catch(() => undefined))[0]?.type);
+    if (merged !== declared) throw new Error(`the value has type ${valueName ?? 'unknown'}, not coercible to the declared ${target}`);
+  };
 
-  const variables = new Map<string, string>();
-  for (const statement of statementsFor(action, columns.map((c) => c.name))) {
-    const declared = DECLARE.exec(statement.sql);
-    if (declared) {
-      const [, name, type, expression] = declared;
-      const response = await record({ ...statement, purpose: `${statement.purpose} (DECLARE ${name})` }, () => analyze(`SELECT ${expression} AS ${name}`));
-      const kind = outputColumns(response)[0]?.type.typeKind;
-      const expected = TYPE_KINDS[type!.toUpperCase()];
-      if (response && expected !== undefined && kind !== expected) {
-        statements.push({ purpose: `DECLARE ${name}`, ok: false, message: `DEFAULT has type ${String(kind)}, declared ${type}` });
-      }
-      variables.set(name!, type!);
+  for (const statement of taskStatements(task)) {
+    const sql = statement.sql;
+    const declare = DECLARE.exec(sql);
+    if (declare) {
+      const names = declare[1]!.split(',').map((n) => n.trim());
+      const type = declare[2]!.trim();
+      const expression = declare[3];
+      const ok = await record(`${statement.purpose} (DECLARE ${names.join(', ')})`, async () => {
+        let resolved = type;
+        if (expression !== undefined) {
+          const at = sql.length - expression.length;
+          const select = substitute(blankPrefix(sql, at, 'SELECT'), variables);
+          const value = outputColumns(await analyze(select, temporary))[0]?.type;
+          if (type) await assignable(type, substitute(expression, variables), value);
+          else resolved = typeName(value) ?? '';
+          if (!resolved) throw new Error(`cannot infer a type for ${names.join(', ')} from its DEFAULT`);
+        } else if (!type) {
+          throw new Error('DECLARE needs a type or a DEFAULT');
+        } else if (!(await typeOf(type))) {
+          throw new Error(`unknown type ${type}`);
+        }
+        for (const name of names) variables.set(name.toLowerCase(), resolved);
+      });
+      if (!ok) return false;
       continue;
     }
-    let sql = statement.sql;
-    for (const [name, type] of variables) sql = sql.replace(new RegExp(`\\b${name}\\b`, 'g'), `CAST(NULL AS ${type})`);
-    await record(statement, () => analyze(sql));
+    const set = SET.exec(sql);
+    if (set) {
+      const [, name, tuple, expression] = set;
+      const ok = await record(`${statement.purpose} (SET ${name ?? tuple ?? 'system variable'})`, async () => {
+        const at = sql.length - expression!.length;
+        const value = outputColumns(await analyze(substitute(blankPrefix(sql, at, 'SELECT'), variables), temporary))[0]?.type;
+        if (name) {
+          const type = variables.get(name.toLowerCase());
+          if (!type) throw new Error(`Unrecognized variable: ${name}`);
+          await assignable(type, substitute(expression!, variables), value);
+        }
+      });
+      if (!ok) return false;
+      continue;
+    }
+    const keyword = UNSUPPORTED_SCRIPTING.exec(sql)?.[1];
+    if (keyword) {
+      results.push({ purpose: statement.purpose, ok: false, message: `orchestrator check cannot analyse the scripting statement ${keyword.toUpperCase()}` });
+      return false;
+    }
+    const ok = await record(statement.purpose, async () => {
+      const created = createdTable(await analyze(substitute(sql, variables), temporary));
+      if (created) (created.temporary ? temporary : tables).set(created.name, created.columns);
+    });
+    if (!ok) return false;
   }
-  return { name: action.name, file, ok: statements.every((s) => s.ok), statements };
+  return true;
 }

@@ -6,7 +6,10 @@ import { PACKAGE_ROOT } from '../config.js';
 import { UserError } from '../errors.js';
 import type { Target } from '../identifiers.js';
 
-/** The subset of `dataform compile --json` output (Dataform 3.x) that the runners use. */
+/**
+ * The subset of `dataform compile --json` output (Dataform 3.x) that the runners use. Enums come as
+ * their names; absent fields are absent (the JSON omits protobuf defaults).
+ */
 export interface CompiledTable {
   type: 'table' | 'view' | 'incremental';
   target: Target;
@@ -23,12 +26,24 @@ export interface CompiledTable {
   fileName: string;
   /** Incremental only: merged into even on --full-refresh. */
   protected?: boolean;
+  /** Views only: `create or replace materialized view`. */
+  materialized?: boolean;
+  /** Legacy (JS API): the incremental query is wrapped in `select * from (...) where <where>`. */
+  where?: string;
+  onSchemaChange?: 'IGNORE' | 'FAIL' | 'EXTEND' | 'SYNCHRONIZE';
+  incrementalStrategy?: 'INCREMENTAL_STRATEGY_UNSPECIFIED' | 'MERGE' | 'INSERT_OVERWRITE';
+  /** Set for actions compiled just in time, whose SQL is only known at run time. */
+  jitCode?: string;
   bigquery?: {
     partitionBy?: string;
     clusterBy?: string[];
     updatePartitionFilter?: string;
     incrementalPredicates?: string[];
     requirePartitionFilter?: boolean;
+    partitionExpirationDays?: number;
+    /** Option name to its SQL text, written as is into `OPTIONS(name=value)`. */
+    additionalOptions?: Record<string, string>;
+    labels?: Record<string, string>;
   };
 }
 
@@ -69,6 +84,8 @@ export interface CompiledGraph {
   assertions?: CompiledAssertion[];
   operations?: CompiledOperation[];
   declarations?: CompiledDeclaration[];
+  /** The @dataform/core version that compiled the graph (Dataform's SQL depends on it: > 1.4.8 here). */
+  dataformCoreVersion?: string;
   graphErrors?: { compilationErrors?: { fileName?: string; message?: string; stack?: string }[] };
 }
 
