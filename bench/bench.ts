@@ -1,5 +1,6 @@
 // npm run bench: about a million events end to end through the Pub/Sub emulator and the DuckDB
 // warehouse, then 1% more data through an incremental run. Prints the numbers; asserts nothing.
+// npm run bench -- scaling: the same incremental batch after a history of H and of 4H events (scaling.ts).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { start, stop } from '../orchestrator/pubsub/emulator.js';
 import { publishAndLand } from '../orchestrator/pipeline/local.js';
 import { provisionLocal } from '../orchestrator/pipeline/provision.js';
 import { compileForDuckDb, openLocalWarehouse, transformLocal } from '../orchestrator/runner/local.js';
+import { runScalingBench } from './scaling.js';
 
 const conversations = Number(process.env.BENCH_CONVERSATIONS ?? 250_000);
 const project = loadProjectConfig(PACKAGE_ROOT);
@@ -56,63 +58,68 @@ async function emulatorAlone(clients: PubSubClients, file: string) {
   return { publishRate: rate(published.published, published.seconds), pullRate: rate(pulled, pullSeconds), messages: pulled };
 }
 
-try {
-  const file = path.join(workdir.dir, 'bench.ndjson');
-  let t = performance.now();
-  const generated = await generateEvents(file, { conversations, seed: 42, start: new Date('2024-02-01T00:00:00Z') });
-  results.events = generated.events;
-  results.generate_seconds = +((performance.now() - t) / 1000).toFixed(2);
-  log(`generated ${generated.events} events (${(generated.bytes / 1e6).toFixed(0)} MB) in ${results.generate_seconds}s`);
-
-  const emulator = await start(workdir);
-  const clients = emulatorClients(`${emulator.state.host}:${emulator.state.port}`, project.database);
-  // The second batch is published seconds after the first, so any lookback would re-read all of it:
-  // a lookback of 0 measures what an incremental run costs for the new rows alone.
-  const lookbackMinutes = process.env.BENCH_LOOKBACK_MINUTES ?? '0';
-  results.lookback_minutes = lookbackMinutes;
-  const graph = await compileForDuckDb(project, { lookbackMinutes });
+async function endToEndBench(): Promise<void> {
   try {
-    const warehouse = await openLocalWarehouse(project, workdir);
-    await provisionLocal(project, workdir, clients, warehouse);
-    await warehouse.close();
+    const file = path.join(workdir.dir, 'bench.ndjson');
+    let t = performance.now();
+    const generated = await generateEvents(file, { conversations, seed: 42, start: new Date('2024-02-01T00:00:00Z') });
+    results.events = generated.events;
+    results.generate_seconds = +((performance.now() - t) / 1000).toFixed(2);
+    log(`generated ${generated.events} events (${(generated.bytes / 1e6).toFixed(0)} MB) in ${results.generate_seconds}s`);
 
-    const run = await endToEnd(clients, file);
-    results.publish_events_per_s = rate(run.published.published, run.published.seconds);
-    results.sink_events_per_s = rate(run.landed.rows, run.landed.seconds - 1);
-    results.ingest_total_seconds = +run.total.toFixed(2);
-    results.orchestrator_peak_rss_mb_after_ingest = Math.round(process.resourceUsage().maxRSS / 1024);
-    log(`published ${run.published.published} in ${run.published.seconds.toFixed(1)}s, landed ${run.landed.rows}, end to end ${run.total.toFixed(1)}s`);
+    const emulator = await start(workdir);
+    const clients = emulatorClients(`${emulator.state.host}:${emulator.state.port}`, project.database);
+    const graph = await compileForDuckDb(project);
+    try {
+      const warehouse = await openLocalWarehouse(project, workdir);
+      await provisionLocal(project, workdir, clients, warehouse);
+      await warehouse.close();
 
-    t = performance.now();
-    const full = await transformLocal({ project, workdir, graph, fullRefresh: true });
-    if (!full.ok) throw new Error(`full refresh failed: ${full.actions.filter((a) => a.status !== 'ok').map((a) => `${a.name}: ${a.error}`).join('; ')}`);
-    results.full_refresh_seconds = +full.seconds.toFixed(2);
-    results.end_to_end_seconds = +(run.total + (performance.now() - t) / 1000).toFixed(2);
-    log(`full refresh: ${full.seconds.toFixed(2)}s of execution`);
+      const run = await endToEnd(clients, file);
+      results.publish_events_per_s = rate(run.published.published, run.published.seconds);
+      results.sink_events_per_s = rate(run.landed.rows, run.landed.seconds - 1);
+      results.ingest_total_seconds = +run.total.toFixed(2);
+      results.orchestrator_peak_rss_mb_after_ingest = Math.round(process.resourceUsage().maxRSS / 1024);
+      log(`published ${run.published.published} in ${run.published.seconds.toFixed(1)}s, landed ${run.landed.rows}, end to end ${run.total.toFixed(1)}s`);
 
-    const more = path.join(workdir.dir, 'bench-more.ndjson');
-    const extra = await generateEvents(more, { conversations: Math.ceil(conversations / 100), seed: 43, start: new Date('2024-03-01T00:00:00Z') });
-    const second = await endToEnd(clients, more);
-    const incremental = await transformLocal({ project, workdir, graph });
-    if (!incremental.ok) throw new Error('incremental run failed');
-    results.incremental_events = extra.events;
-    results.incremental_seconds = +incremental.seconds.toFixed(2);
-    results.incremental_share_of_full = +(incremental.seconds / full.seconds).toFixed(3);
-    log(`incremental after ${extra.events} more events (landed ${second.landed.rows}): ${incremental.seconds.toFixed(2)}s`);
+      t = performance.now();
+      const full = await transformLocal({ project, workdir, graph, fullRefresh: true });
+      if (!full.ok) throw new Error(`full refresh failed: ${full.actions.filter((a) => a.status !== 'ok').map((a) => `${a.name}: ${a.error}`).join('; ')}`);
+      results.full_refresh_seconds = +full.seconds.toFixed(2);
+      results.end_to_end_seconds = +(run.total + (performance.now() - t) / 1000).toFixed(2);
+      log(`full refresh: ${full.seconds.toFixed(2)}s of execution`);
 
-    const alone = await emulatorAlone(clients, more);
-    results.emulator_alone_publish_per_s = alone.publishRate;
-    results.emulator_alone_pull_ack_per_s = alone.pullRate;
-    results.emulator_peak_rss_mb = emulatorPeakRssMb(emulator.state.pid);
+      const more = path.join(workdir.dir, 'bench-more.ndjson');
+      const extra = await generateEvents(more, { conversations: Math.ceil(conversations / 100), seed: 43, start: new Date('2024-03-01T00:00:00Z'), firstConversation: conversations });
+      const second = await endToEnd(clients, more);
+      const incremental = await transformLocal({ project, workdir, graph });
+      if (!incremental.ok) throw new Error('incremental run failed');
+      results.incremental_events = extra.events;
+      results.incremental_seconds = +incremental.seconds.toFixed(2);
+      results.incremental_share_of_full = +(incremental.seconds / full.seconds).toFixed(3);
+      log(`incremental after ${extra.events} more events (landed ${second.landed.rows}): ${incremental.seconds.toFixed(2)}s`);
+
+      const alone = await emulatorAlone(clients, more);
+      results.emulator_alone_publish_per_s = alone.publishRate;
+      results.emulator_alone_pull_ack_per_s = alone.pullRate;
+      results.emulator_peak_rss_mb = emulatorPeakRssMb(emulator.state.pid);
+    } finally {
+      await clients.close();
+      await stop(workdir);
+    }
+    results.orchestrator_peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
+  } catch (error) {
+    log(`bench failed: ${error instanceof Error ? error.stack : String(error)}`);
+    process.exitCode = 1;
   } finally {
-    await clients.close();
-    await stop(workdir);
+    for (const [key, value] of Object.entries(results)) process.stdout.write(`${key.padEnd(32)} ${value}\n`);
+    rmSync(workdir.dir, { recursive: true, force: true });
   }
-  results.orchestrator_peak_rss_mb = Math.round(process.resourceUsage().maxRSS / 1024);
-} catch (error) {
-  log(`bench failed: ${error instanceof Error ? error.stack : String(error)}`);
-  process.exitCode = 1;
-} finally {
-  for (const [key, value] of Object.entries(results)) process.stdout.write(`${key.padEnd(32)} ${value}\n`);
+}
+
+if (process.argv.slice(2).includes('scaling')) {
   rmSync(workdir.dir, { recursive: true, force: true });
+  await runScalingBench();
+} else {
+  await endToEndBench();
 }
