@@ -63,6 +63,7 @@ interface SizeResult {
   incremental_events: number;
   incremental_seconds: number;
   incremental_rows_scanned: number;
+  incremental_rows_scanned_by_table: string;
   new_raw_bytes: number;
   estimated_bytes: number;
   estimated_billed_bytes: number;
@@ -127,6 +128,8 @@ async function measure(historyCount: number, server: ZetaSqlServer): Promise<Siz
       incremental_events: batch.events,
       incremental_seconds: +incremental.seconds.toFixed(3),
       incremental_rows_scanned: rowsScanned,
+      incremental_rows_scanned_by_table: Object.entries(incremental.rowsScanned ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 4)
+        .map(([table, rows]) => `${table.split('.').pop()} ${rows}`).join(', '),
       new_raw_bytes: newRows.bytes,
       estimated_bytes: estimate.bytes,
       estimated_billed_bytes: estimate.billedBytes,

@@ -124,7 +124,7 @@ describe('incremental runs read what changed, and equal a build from scratch', (
     await p.append([delivery(message(31, 'customer', '2024-02-01T10:00:20Z'), at(T0, 60))]);
     const failed = await p.transform({ allowFailure: true });
     assert.equal(action(failed, 'conversations')?.status, 'failed');
-    assert.match(action(failed, 'conversations')?.error ?? '', /per-run check failed: conversations row conditions/);
+    assert.match(action(failed, 'conversations')?.error ?? '', /per-run check failed: conversations unique key or row conditions/);
     assert.equal(action(failed, 'commit_raw_partitions')?.status, 'skipped', 'the partitions stay pending');
     await p.execute(`UPDATE ${p.table('conversations')} SET sender_role = 'courier' WHERE order_id = 31 AND sender_role = 'robot'`);
     const repeated = await p.transform();
