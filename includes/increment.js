@@ -37,9 +37,10 @@ if (orderIdRange.interval < 1 || orderIdRange.end <= orderIdRange.start || (orde
   throw new Error("vars orderIdPartitionStart/End/Interval must give between 1 and 10,000 partitions (BigQuery's limit)");
 }
 
-/** The partitioning of the order-keyed tables: integer ranges of order_id. */
-function orderIdPartitioning() {
-  return `RANGE_BUCKET(order_id, GENERATE_ARRAY(${orderIdRange.start}, ${orderIdRange.end}, ${orderIdRange.interval}))`;
+/** The partitioning of the order-keyed tables: integer ranges of `column` (order_id, or order_key). */
+function orderIdPartitioning(column = "order_id") {
+  if (!IDENTIFIER.test(column)) throw new Error(`orderIdPartitioning: bad column ${column}`);
+  return `RANGE_BUCKET(${column}, GENERATE_ARRAY(${orderIdRange.start}, ${orderIdRange.end}, ${orderIdRange.interval}))`;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
@@ -121,20 +122,28 @@ function declareTouchedEvents(deliveries) {
   return declareArray("touched_event_ids", "STRING", "event_id", deliveries);
 }
 
-/** Pre-operation: the orders this run's deliveries belong to. */
+/** Pre-operation: the order keys of this run's deliveries: their order_id, or 0 for records
+ * without a valid one (see orderKey). */
 function declareTouchedOrders(deliveries) {
-  return declareArray("touched_order_ids", "INT64", "order_id", deliveries);
+  return declareArray("touched_order_keys", "INT64", orderKey("order_id"), deliveries);
 }
 
-/** Rows whose order was touched by this run (order_id is the cluster key of every model table). */
-function touchedOrders(orderIdColumn = "order_id") {
-  return inArray(orderIdColumn, "touched_order_ids");
+/** The key every order-keyed lookup goes through: the order id, or 0 for a record without one
+ * (unparseable, or an invalid orderId), so those rows share one partition instead of needing an
+ * `OR order_id IS NULL`, which neither BigQuery nor DuckDB can prune with. Valid order ids are > 0. */
+function orderKey(orderIdColumn) {
+  return `COALESCE(${orderIdColumn}, 0)`;
 }
 
-/** Rows of events delivered in this run. Events without an order (unparseable records) sit in the
- * NULL cluster, so the filter stays bounded by cluster pruning on order_id. */
-function touchedEvents(eventIdColumn = "event_id", orderIdColumn = "order_id") {
-  return `${inArray(eventIdColumn, "touched_event_ids")} AND (${touchedOrders(orderIdColumn)} OR ${orderIdColumn} IS NULL)`;
+/** Rows whose order this run touched: `column` is order_id (marts) or stg_events' order_key, the
+ * partitioning and clustering column of every order-keyed table. */
+function touchedOrders(column = "order_id") {
+  return inArray(column, "touched_order_keys");
+}
+
+/** stg_events rows of the events this run delivered: pruned by their order key, then matched by id. */
+function touchedEvents(eventIdColumn = "event_id", orderKeyColumn = "order_key") {
+  return `${touchedOrders(orderKeyColumn)} AND ${inArray(eventIdColumn, "touched_event_ids")}`;
 }
 
 /**
@@ -161,6 +170,7 @@ module.exports = {
   rawPartitions,
   declareTouchedEvents,
   declareTouchedOrders,
+  orderKey,
   touchedOrders,
   touchedEvents,
   assertNoRows,

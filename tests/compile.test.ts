@@ -35,7 +35,7 @@ describe('dataform compile --json (the official CLI, offline)', () => {
     assert.equal(tables.stg_events!.protected, true, 'the event log survives --full-refresh');
     assert.deepEqual(tables.customer_courier_conversations!.uniqueKey, ['order_id']);
     assert.deepEqual(tables.conversations!.bigquery?.clusterBy, ['order_id']);
-    assert.deepEqual(tables.stg_events!.bigquery?.clusterBy, ['order_id', 'event_id']);
+    assert.deepEqual(tables.stg_events!.bigquery?.clusterBy, ['order_key', 'event_id']);
     assert.equal(tables.rejected_events!.bigquery?.requirePartitionFilter, true);
     assert.match(tables.stg_raw_partitions!.query, /INFORMATION_SCHEMA\.PARTITIONS/);
     const assertions = (graph.assertions ?? []).map((a) => a.target.name);

@@ -252,9 +252,12 @@ export class DuckDbWarehouse implements Warehouse {
     return reader.getRows().map((r) => String(r[0]));
   }
 
-  // DuckDB has no partitioning or clustering; BigQuery's options are accepted and ignored here.
-  async createOrReplaceTable(target: Target, query: string, _options: TableOptions): Promise<void> {
-    await this.runModelSql(`CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${bigQueryLexicalToDuckDb(query)}`);
+  // DuckDB has no partitions. Rows are stored in clustering order, as BigQuery keeps a clustered
+  // table's blocks, so DuckDB's zone maps skip the row groups of untouched keys like BigQuery skips blocks.
+  async createOrReplaceTable(target: Target, query: string, options: TableOptions): Promise<void> {
+    const order = options.clusterBy?.length ? ` ORDER BY ${options.clusterBy.map(quoteIdentifier).join(', ')}` : '';
+    const select = order ? `SELECT * FROM (${bigQueryLexicalToDuckDb(query)})${order}` : bigQueryLexicalToDuckDb(query);
+    await this.runModelSql(`CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${select}`);
   }
 
   async createOrReplaceView(target: Target, query: string): Promise<void> {
