@@ -114,6 +114,27 @@ describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
     });
   }
 
+  test('require_partition_filter: stg_pending_deliveries reading the stg_raw_events view (over the raw table) without a publish_time filter fails', async () => {
+    const dir = projectWith('definitions/staging/stg_pending_deliveries.sqlx', (s) => s.replace(/\nWHERE publish_time[\s\S]*$/, '\n'));
+    const { code, output } = await check(dir);
+    assert.equal(code, 1);
+    const { action, statement } = onlyError(output);
+    assert.ok(action.name.endsWith('.stg_pending_deliveries'), action.name);
+    assert.equal(statement.purpose, 'create table');
+    assert.equal(statement.message, 'scans chat-pipeline-local.chat_models.stg_raw_events without a filter on publish_time: the view reads chat-pipeline-local.chat_raw.raw_events unfiltered, which requires a filter on its partitioning column publish_time (require_partition_filter)');
+    assert.ok(output.results.find((r) => r.name.endsWith('.stg_raw_events'))!.ok, 'creating the view itself is fine');
+  });
+
+  test("require_partition_filter: rejected_events' MERGE without the publish_time predicate on its target fails", async () => {
+    const dir = projectWith('definitions/marts/rejected_events.sqlx', (s) => s.replace(/`DATAFORM_DEST\.publish_time >= [^`]*`,\s*/, ''));
+    const { code, output } = await check(dir);
+    assert.equal(code, 1);
+    const { action, statement } = onlyError(output);
+    assert.ok(action.name.endsWith('.rejected_events'), action.name);
+    assert.equal(statement.purpose, 'incremental merge');
+    assert.equal(statement.message, 'scans chat-pipeline-local.chat_models.rejected_events without a filter on its partitioning column publish_time (require_partition_filter)');
+  });
+
   test('an error in the incremental MERGE path is caught even when the full-refresh query is fine', async () => {
     // The first incremental-only condition of the model's query gets an unknown column.
     const dir = projectWith('definitions/marts/rejected_events.sqlx', (s) => s.replace('${when(incremental(), `AND ', '${when(incremental(), `AND nonexistent_column IS NULL AND '));
@@ -126,7 +147,7 @@ describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
   });
 });
 
-describe('checkGraph on scripts: variables, blocks, INFORMATION_SCHEMA', () => {
+describe('checkGraph on scripts: variables, blocks, INFORMATION_SCHEMA, require_partition_filter', () => {
   let server: ZetaSqlServer;
   before(async () => { server = await ZetaSqlServer.start(); });
   after(() => server.stop());
@@ -134,7 +155,7 @@ describe('checkGraph on scripts: variables, blocks, INFORMATION_SCHEMA', () => {
   const raw = { database: 'p-project', schema: 'raw', name: 'events' };
   const table = (name: string, fields: Partial<CompiledTable>): CompiledTable => ({
     type: 'table', target: { database: 'p-project', schema: 'm', name }, fileName: `definitions/${name}.sqlx`,
-    dependencyTargets: [raw], query: 'SELECT message_id, publish_time FROM `p-project.raw.events`', ...fields,
+    dependencyTargets: [raw], query: "SELECT message_id, publish_time FROM `p-project.raw.events` WHERE publish_time >= TIMESTAMP '2024-01-01'", ...fields,
   });
   const checkTables = async (...tables: CompiledTable[]) => {
     const graph: CompiledGraph = {
@@ -185,7 +206,101 @@ describe('checkGraph on scripts: variables, blocks, INFORMATION_SCHEMA', () => {
     assert.match(byName.get('branching')!.statements.at(-1)!.message ?? '', /cannot analyse the scripting statement IF/);
     assert.match(byName.get('schema_change')!.statements.at(-1)!.message ?? '', /onSchemaChange: EXTEND is not supported/);
   });
+
+  const RAW_UNFILTERED = 'scans p-project.raw.events without a filter on its partitioning column publish_time (require_partition_filter)';
+  const byName = (results: Awaited<ReturnType<typeof checkTables>>) => new Map(results.map((r) => [r.name.split('.').pop()!, r]));
+  const failure = (result: { ok: boolean; statements: { purpose: string; ok: boolean; message?: string }[] } | undefined) => {
+    assert.ok(result && !result.ok, 'fails');
+    const { purpose, ok, message } = result.statements.find((s) => !s.ok)!;
+    return { purpose, ok, message };
+  };
+  const passes = (result: { ok: boolean; statements: unknown[] } | undefined, name: string) => assert.equal(result?.ok, true, `${name}: ${JSON.stringify(result?.statements)}`);
+  const dependsOn = (...names: string[]) => ({ dependencyTargets: names.map((name) => ({ database: 'p-project', schema: 'm', name })) });
+
+  test('require_partition_filter on the raw table: every scan needs a condition on publish_time (WHERE, through a join, in a DECLARE)', async () => {
+    const results = byName(await checkTables(
+      table('unfiltered', { query: 'SELECT message_id FROM `p-project.raw.events`' }),
+      table('other_column', { query: "SELECT message_id FROM `p-project.raw.events` WHERE message_id = 'x'" }),
+      table('filtered', {}),
+      table('joined', { query: "SELECT e.message_id FROM `p-project.raw.events` e JOIN (SELECT 'x' AS message_id) k USING (message_id) WHERE e.publish_time > TIMESTAMP '2024-01-01'" }),
+      table('self_joined', { query: "SELECT a.message_id FROM `p-project.raw.events` a JOIN `p-project.raw.events` b USING (message_id) WHERE a.publish_time > TIMESTAMP '2024-01-01'" }),
+      table('in_declare', { preOps: ['DECLARE n DEFAULT (SELECT COUNT(*) FROM `p-project.raw.events`)'] }),
+    ));
+    assert.deepEqual(failure(results.get('unfiltered')), { purpose: 'create table', ok: false, message: RAW_UNFILTERED });
+    assert.equal(failure(results.get('other_column')).message, RAW_UNFILTERED);
+    passes(results.get('filtered'), 'filtered');
+    passes(results.get('joined'), 'joined');
+    // Each scan of the table needs its own filter: b has none.
+    assert.equal(failure(results.get('self_joined')).message, RAW_UNFILTERED);
+    assert.deepEqual(failure(results.get('in_declare')), { purpose: 'pre-operation (DECLARE n)', ok: false, message: RAW_UNFILTERED });
+  });
+
+  test('require_partition_filter on a table (bigquery.requirePartitionFilter): its readers and its incremental MERGE need a filter on its partitioning column', async () => {
+    const required = { partitionBy: 'TIMESTAMP_TRUNC(publish_time, HOUR)', requirePartitionFilter: true };
+    const results = byName(await checkTables(
+      table('req', { bigquery: { partitionBy: 'DATE(publish_time)', requirePartitionFilter: true } }),
+      table('reads_req', { ...dependsOn('req'), query: 'SELECT message_id FROM `p-project.m.req`' }),
+      table('reads_req_filtered', { ...dependsOn('req'), query: "SELECT message_id FROM `p-project.m.req` WHERE DATE(publish_time) = '2024-03-01'" }),
+      table('merge_unfiltered', { type: 'incremental', uniqueKey: ['message_id'], bigquery: required }),
+      table('merge_filtered', { type: 'incremental', uniqueKey: ['message_id'], bigquery: { ...required, incrementalPredicates: ["DATAFORM_DEST.publish_time >= TIMESTAMP '2024-01-01'"] } }),
+      // Without the option, nothing is required.
+      table('not_required', { bigquery: { partitionBy: 'DATE(publish_time)' } }),
+      table('reads_not_required', { ...dependsOn('not_required'), query: 'SELECT message_id FROM `p-project.m.not_required`' }),
+    ));
+    passes(results.get('req'), 'req');
+    assert.deepEqual(failure(results.get('reads_req')), {
+      purpose: 'create table', ok: false, message: 'scans p-project.m.req without a filter on its partitioning column publish_time (require_partition_filter)',
+    });
+    passes(results.get('reads_req_filtered'), 'reads_req_filtered');
+    // The first run creates the table (no scan of it); the MERGE's ON condition must filter the target.
+    const merge = results.get('merge_unfiltered')!;
+    assert.ok(merge.statements.some((s) => s.purpose === 'create table' && s.ok));
+    assert.deepEqual(failure(merge), {
+      purpose: 'incremental merge', ok: false, message: 'scans p-project.m.merge_unfiltered without a filter on its partitioning column publish_time (require_partition_filter)',
+    });
+    passes(results.get('merge_filtered'), 'merge_filtered');
+    passes(results.get('reads_not_required'), 'reads_not_required');
+  });
+
+  test('a view over the raw table: creating it is fine, a query on it must filter the column it passes through', async () => {
+    const view = (name: string, query: string, deps: string[] = []) => table(name, { type: 'view', query, ...(deps.length ? dependsOn(...deps) : {}) });
+    const results = byName(await checkTables(
+      view('v', 'SELECT message_id, publish_time FROM `p-project.raw.events`'),
+      table('from_v', { ...dependsOn('v'), query: 'SELECT message_id FROM `p-project.m.v`' }),
+      table('from_v_filtered', { ...dependsOn('v'), query: "SELECT message_id FROM `p-project.m.v` WHERE publish_time >= TIMESTAMP '2024-01-01'" }),
+      // Through a CTE and a view over the view, by name.
+      view('vv', 'WITH c AS (SELECT * FROM `p-project.m.v`) SELECT * FROM c', ['v']),
+      table('from_vv', { ...dependsOn('vv'), query: 'SELECT message_id FROM `p-project.m.vv`' }),
+      table('from_vv_filtered', { ...dependsOn('vv'), query: "SELECT message_id FROM `p-project.m.vv` WHERE publish_time >= TIMESTAMP '2024-01-01'" }),
+      // Renamed: the requirement follows the column.
+      view('renamed', 'SELECT message_id, publish_time AS published FROM `p-project.raw.events`'),
+      table('from_renamed', { ...dependsOn('renamed'), query: 'SELECT message_id FROM `p-project.m.renamed` WHERE message_id > "a"' }),
+      table('from_renamed_filtered', { ...dependsOn('renamed'), query: "SELECT message_id FROM `p-project.m.renamed` WHERE published >= TIMESTAMP '2024-01-01'" }),
+      // A view that filters itself requires nothing of its readers.
+      view('v_filtered', "SELECT message_id, publish_time FROM `p-project.raw.events` WHERE publish_time >= TIMESTAMP '2024-01-01'"),
+      table('from_v_filtered_view', { ...dependsOn('v_filtered'), query: 'SELECT message_id FROM `p-project.m.v_filtered`' }),
+      // A view that drops the column could never be queried.
+      view('v_lost', 'SELECT message_id FROM `p-project.raw.events`'),
+    ));
+    passes(results.get('v'), 'v');
+    assert.deepEqual(failure(results.get('from_v')), {
+      purpose: 'create table', ok: false,
+      message: 'scans p-project.m.v without a filter on publish_time: the view reads p-project.raw.events unfiltered, which requires a filter on its partitioning column publish_time (require_partition_filter)',
+    });
+    passes(results.get('from_v_filtered'), 'from_v_filtered');
+    passes(results.get('vv'), 'vv');
+    assert.match(failure(results.get('from_vv')).message ?? '', /^scans p-project\.m\.vv without a filter on publish_time: the view reads p-project\.raw\.events unfiltered/);
+    passes(results.get('from_vv_filtered'), 'from_vv_filtered');
+    assert.match(failure(results.get('from_renamed')).message ?? '', /^scans p-project\.m\.renamed without a filter on published: the view reads p-project\.raw\.events unfiltered, which requires a filter on its partitioning column publish_time/);
+    passes(results.get('from_renamed_filtered'), 'from_renamed_filtered');
+    passes(results.get('from_v_filtered_view'), 'from_v_filtered_view');
+    assert.deepEqual(failure(results.get('v_lost')), {
+      purpose: 'create view', ok: false,
+      message: `${RAW_UNFILTERED}, and the view does not output publish_time: no query on the view could filter it`,
+    });
+  });
 });
+
 
 describe('the ZetaSQL server lifecycle', () => {
   test('interrupted, check leaves no server running', async () => {

@@ -1,9 +1,12 @@
 import type { AnalyzeRequest } from '@fivetrandevelopers/zetasql';
 import type { TypeProto } from '@fivetrandevelopers/zetasql/lib/types/zetasql/TypeProto.js';
-import type { CompiledGraph } from '../dataform/compile.js';
+import type { CompiledGraph, CompiledTable } from '../dataform/compile.js';
 import { actionsInDependencyOrder, type Action } from '../dataform/graph.js';
 import { errorMessage } from '../errors.js';
+import { targetKey } from '../identifiers.js';
 import { RAW_COLUMNS } from '../warehouse/warehouse.js';
+import { parsePartitionBy } from './cost.js';
+import { referencedColumns, tableScans, type TableScan } from './scans.js';
 import { actionTasks, type ExecutionTask, runStates, taskStatements, tokenize } from './statements.js';
 import type { AnalyzeResponse, ZetaSqlServer } from './zetasql.js';
 
@@ -35,6 +38,92 @@ const PARTITIONS_COLUMNS: [string, string][] = [
 const UNSUPPORTED_SCRIPTING = /^(IF|WHILE|LOOP|REPEAT|FOR|CASE|CALL|EXECUTE|RAISE|RETURN|BREAK|CONTINUE|LEAVE|ITERATE|BEGIN|COMMIT|ROLLBACK)\b/i;
 
 interface Column { name: string; type: TypeProto }
+
+/**
+ * The raw table's partitioning column: provision makes it with HOUR partitions of publish_time and
+ * `requirePartitionFilter: true` (orchestrator/gcp/provision.ts, rawTableResource).
+ */
+export const RAW_PARTITION_COLUMN = 'publish_time';
+
+/**
+ * A column a scan of a table or view must filter on (require_partition_filter). A view over such a
+ * table without that filter passes the requirement on to the column it outputs; `table` and
+ * `tableColumn` then name where it comes from.
+ */
+interface RequiredFilter { column: string; table: string; tableColumn: string }
+
+/** Tables and views that BigQuery refuses to scan without a filter, by lowercased full name. */
+type RequiredFilters = Map<string, RequiredFilter[]>;
+
+/** The column a compiled table requires a filter on: its partitioning column, when it sets require_partition_filter. */
+export function requiredPartitionColumn(table: CompiledTable): string | undefined {
+  const bigquery = table.bigquery;
+  const required = bigquery?.requirePartitionFilter === true || /^\s*true\s*$/i.test(bigquery?.additionalOptions?.require_partition_filter ?? '');
+  if (!required || table.type === 'view' || !bigquery?.partitionBy) return undefined;
+  // DATE(c), c, TIMESTAMP_TRUNC(c, HOUR), RANGE_BUCKET(c, ...); any other f(c, ...) is read as column c.
+  return parsePartitionBy(bigquery.partitionBy)?.column ?? /^\s*(?:\w+\s*\(\s*)?`?(\w+)`?/.exec(bigquery.partitionBy)?.[1];
+}
+
+/** Does one of the scan's pruning conditions (WHERE over it, or a MERGE's ON for the target) reference `column`? */
+function filters(scan: TableScan, column: string): boolean {
+  const name = column.toLowerCase();
+  return scan.conditions.some((c) => [...referencedColumns(c)].some((id) => scan.columnNames.get(id)?.toLowerCase() === name));
+}
+
+/** The scans of a statement that BigQuery would reject for a missing partition filter, with the filter each lacks. */
+function unfilteredScans(statement: unknown, required: RequiredFilters): { scan: TableScan; filter: RequiredFilter }[] {
+  return tableScans(statement).flatMap((scan) =>
+    (required.get(scan.table.toLowerCase()) ?? []).filter((f) => !filters(scan, f.column)).map((filter) => ({ scan, filter })));
+}
+
+function unfilteredMessage({ scan, filter }: { scan: TableScan; filter: RequiredFilter }): string {
+  if (filter.table.toLowerCase() === scan.table.toLowerCase()) {
+    return `scans ${scan.table} without a filter on its partitioning column ${filter.column} (require_partition_filter)`;
+  }
+  return `scans ${scan.table} without a filter on ${filter.column}: the view reads ${filter.table} unfiltered, which requires a filter on its partitioning column ${filter.tableColumn} (require_partition_filter)`;
+}
+
+/** The view a CREATE VIEW statement makes: its name and output columns (name, and the id of the column it outputs). */
+function createdView(response: AnalyzeResponse | undefined): { name: string; outputs: { name: string; columnId: number }[] } | undefined {
+  const create = (response?.resolvedStatement as unknown as Resolved | undefined)?.resolvedCreateStatementNode as Resolved | undefined;
+  const base = create?.resolvedCreateViewBaseNode as Resolved | undefined;
+  const view = (base?.resolvedCreateViewStmtNode ?? base?.resolvedCreateMaterializedViewStmtNode) as Resolved | undefined;
+  const parent = view?.parent as { outputColumnList?: { name: string; column?: { columnId?: unknown } }[]; parent?: { namePath?: string[] } } | undefined;
+  if (!parent?.parent?.namePath) return undefined;
+  const id = (value: unknown) => Number((value as { low?: number } | undefined)?.low ?? value);
+  return { name: parent.parent.namePath.join('.'), outputs: (parent.outputColumnList ?? []).map((c) => ({ name: c.name, columnId: id(c.column?.columnId) })) };
+}
+
+/**
+ * require_partition_filter as BigQuery enforces it: a statement fails when it scans a table (or a
+ * view over one) that requires a partition filter without a condition on its partitioning column.
+ * A CREATE VIEW scans nothing: a view whose query reads such a table unfiltered requires, in turn, a
+ * filter on the column it outputs in its place (the same column, or a column of the same name), so
+ * that queries on the view are checked when they are analysed; a view that does not output the
+ * column could never be queried, and fails. Throws the statement's error.
+ */
+function checkPartitionFilters(response: AnalyzeResponse | undefined, required: RequiredFilters): void {
+  const view = createdView(response);
+  const unfiltered = unfilteredScans(response?.resolvedStatement, required);
+  if (!view) {
+    if (unfiltered.length) throw new Error(unfiltered.map(unfilteredMessage).join('; '));
+    return;
+  }
+  const passedOn: RequiredFilter[] = [];
+  const lost: string[] = [];
+  for (const { scan, filter } of unfiltered) {
+    const ids = [...scan.columnNames].filter(([, name]) => name.toLowerCase() === filter.column.toLowerCase()).map(([id]) => id);
+    const output = view.outputs.find((o) => ids.includes(o.columnId)) ?? view.outputs.find((o) => o.name.toLowerCase() === filter.column.toLowerCase());
+    if (output) {
+      if (!passedOn.some((f) => f.column === output.name && f.table === filter.table)) passedOn.push({ ...filter, column: output.name });
+    } else {
+      lost.push(`${unfilteredMessage({ scan, filter })}, and the view does not output ${filter.column}: no query on the view could filter it`);
+    }
+  }
+  if (lost.length) throw new Error(lost.join('; '));
+  if (passedOn.length) required.set(view.name.toLowerCase(), passedOn);
+  else required.delete(view.name.toLowerCase());
+}
 
 export interface StatementResult {
   purpose: string;
@@ -150,6 +239,10 @@ const SET = /^SET\s+(?:([A-Za-z_]\w*)|\(([^)]*)\)|@@[\w.]+)\s*=([\s\S]*)$/i;
  * as the SELECT of their expression; the variable then stands in as `CAST(NULL AS <type>)` in the
  * statements after it, its type declared or inferred from the expression. As BigQuery stops a
  * script at its first error, so does the analysis of that script.
+ *
+ * require_partition_filter is enforced as BigQuery does (checkPartitionFilters): on the raw table
+ * (filter on publish_time, as provisioned) and on every table configured with
+ * `bigquery.requirePartitionFilter`, and through the views over them.
  */
 export async function checkGraph(server: ZetaSqlServer, graph: CompiledGraph, raw: { key: string }): Promise<ActionCheck[]> {
   const languageOptions = await server.bigQueryLanguageOptions([...STATEMENT_KINDS]);
@@ -176,6 +269,13 @@ export async function checkGraph(server: ZetaSqlServer, graph: CompiledGraph, ra
     return server.analyze(request);
   };
 
+  const required: RequiredFilters = new Map([[raw.key.toLowerCase(), [{ column: RAW_PARTITION_COLUMN, table: raw.key, tableColumn: RAW_PARTITION_COLUMN }]]]);
+  for (const table of graph.tables ?? []) {
+    const column = requiredPartitionColumn(table);
+    const key = targetKey(table.target);
+    if (column) required.set(key.toLowerCase(), [{ column, table: key, tableColumn: column }]);
+  }
+
   const results: ActionCheck[] = [];
   for (const action of actionsInDependencyOrder(graph)) {
     if (action.kind === 'declaration') {
@@ -189,7 +289,7 @@ export async function checkGraph(server: ZetaSqlServer, graph: CompiledGraph, ra
       results.push({ name: action.name, file: fileOf(action), ok: false, skipped: true, statements: [{ purpose: 'skipped', ok: false, message: `upstream ${failedUpstream} has errors` }] });
       continue;
     }
-    results.push(await checkAction(action, analyze, tables));
+    results.push(await checkAction(action, analyze, tables, required));
   }
   return results;
 }
@@ -200,7 +300,7 @@ function fileOf(action: Exclude<Action, { kind: 'declaration' }>): string {
 
 type Analyze = (sql: string, temporary?: Map<string, Column[]>) => Promise<AnalyzeResponse | undefined>;
 
-async function checkAction(action: Exclude<Action, { kind: 'declaration' }>, analyze: Analyze, tables: Map<string, Column[]>): Promise<ActionCheck> {
+async function checkAction(action: Exclude<Action, { kind: 'declaration' }>, analyze: Analyze, tables: Map<string, Column[]>, required: RequiredFilters): Promise<ActionCheck> {
   const file = fileOf(action);
   const statements: StatementResult[] = [];
   const fail = (purpose: string, error: unknown) => {
@@ -214,7 +314,7 @@ async function checkAction(action: Exclude<Action, { kind: 'declaration' }>, ana
     for (const task of tasks) {
       if (analysed.has(task.statement)) continue;
       analysed.add(task.statement);
-      if (!(await checkScript(task, analyze, tables, statements))) return false;
+      if (!(await checkScript(task, analyze, tables, required, statements))) return false;
     }
     return true;
   };
@@ -258,7 +358,7 @@ async function checkAction(action: Exclude<Action, { kind: 'declaration' }>, ana
  * statement stand in for the statements after it, and tables created by one are in the catalog of
  * the next. Returns false at the first error (BigQuery stops the script there).
  */
-async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<string, Column[]>, results: StatementResult[]): Promise<boolean> {
+async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<string, Column[]>, required: RequiredFilters, results: StatementResult[]): Promise<boolean> {
   const variables = new Map<string, string>();
   const temporary = new Map<string, Column[]>();
   const typeOf = async (type: string) => outputColumns(await analyze(`SELECT CAST(NULL AS ${type})`))[0]?.type;
@@ -294,7 +394,9 @@ async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<st
         if (expression !== undefined) {
           const at = sql.length - expression.length;
           const select = substitute(blankPrefix(sql, at, 'SELECT'), variables);
-          const value = outputColumns(await analyze(select, temporary))[0]?.type;
+          const response = await analyze(select, temporary);
+          checkPartitionFilters(response, required);
+          const value = outputColumns(response)[0]?.type;
           if (type) await assignable(type, substitute(expression, variables), value);
           else resolved = typeName(value) ?? '';
           if (!resolved) throw new Error(`cannot infer a type for ${names.join(', ')} from its DEFAULT`);
@@ -313,7 +415,9 @@ async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<st
       const [, name, tuple, expression] = set;
       const ok = await record(`${statement.purpose} (SET ${name ?? tuple ?? 'system variable'})`, async () => {
         const at = sql.length - expression!.length;
-        const value = outputColumns(await analyze(substitute(blankPrefix(sql, at, 'SELECT'), variables), temporary))[0]?.type;
+        const response = await analyze(substitute(blankPrefix(sql, at, 'SELECT'), variables), temporary);
+        checkPartitionFilters(response, required);
+        const value = outputColumns(response)[0]?.type;
         if (name) {
           const type = variables.get(name.toLowerCase());
           if (!type) throw new Error(`Unrecognized variable: ${name}`);
@@ -329,7 +433,9 @@ async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<st
       return false;
     }
     const ok = await record(statement.purpose, async () => {
-      const created = createdTable(await analyze(substitute(sql, variables), temporary));
+      const response = await analyze(substitute(sql, variables), temporary);
+      checkPartitionFilters(response, required);
+      const created = createdTable(response);
       if (created) (created.temporary ? temporary : tables).set(created.name, created.columns);
     });
     if (!ok) return false;

@@ -175,7 +175,20 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
     }
   };
 
+  /**
+   * Post-operations run after the write and read what it wrote (a first run's post-operation reads a
+   * table that does not exist before it): they are costed after the action, with the variables the
+   * script had bound.
+   */
+  let deferred: (() => Promise<unknown>)[] = [];
+  const flushDeferred = async () => {
+    const pending = deferred;
+    deferred = [];
+    for (const estimate of pending) await estimate();
+  };
+
   const beforeWrite = async (action: Exclude<Action, { kind: 'declaration' }>, path: WritePath) => {
+    await flushDeferred();
     const bigqueryAction = bigqueryActions.get(action.name);
     if (!bigqueryAction || bigqueryAction.kind === 'declaration') return;
     if (bigqueryAction.kind === 'assertion') {
@@ -204,7 +217,13 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
         continue;
       }
       const assertion = ASSERT.exec(statement.sql);
-      await estimateStatement(action.name, statement.purpose, assertion ? `SELECT ${assertion[1]}` : statement.sql, declared, values);
+      const sql = assertion ? `SELECT ${assertion[1]}` : statement.sql;
+      if (/post-operation$/.test(statement.purpose)) {
+        const [boundTypes, boundValues] = [new Map(declared), new Map(values)];
+        deferred.push(() => estimateStatement(action.name, statement.purpose, sql, boundTypes, boundValues));
+        continue;
+      }
+      await estimateStatement(action.name, statement.purpose, sql, declared, values);
     }
   };
 
@@ -212,6 +231,7 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
   const actions = selectActions(actionsInDependencyOrder(options.duckdbGraph), options.selection ?? {});
   await warehouse.ensureRawTable(options.raw);
   const run = await runActions(warehouse, actions, { fullRefresh: options.fullRefresh, beforeWrite, afterWrite });
+  await flushDeferred();
   return {
     statements: estimates,
     bytes: estimates.reduce((sum, e) => sum + e.bytes, 0),

@@ -85,6 +85,20 @@ export function tableScans(statement: unknown): TableScan[] {
       visit(filter.filterExpr, []);
       return;
     }
+    const join = node.resolvedJoinScanNode as AstNode | undefined;
+    if (join) {
+      // A WHERE over a join filters the sides it cannot NULL-extend, and a join's ON condition the
+      // sides it restricts (ZetaSQL's JoinType: 0 INNER, 1 LEFT, 2 RIGHT, 3 FULL).
+      const type = Number(join.joinType ?? 0);
+      const on = isNode(join.joinExpr) ? conjuncts(join.joinExpr) : [];
+      visit(join.leftScan, type === 0 ? [...conditions, ...on] : type === 1 ? conditions : type === 2 ? on : []);
+      visit(join.rightScan, type === 0 ? [...conditions, ...on] : type === 2 ? conditions : type === 1 ? on : []);
+      for (const [key, value] of Object.entries(join)) {
+        if (key === 'leftScan' || key === 'rightScan' || (key === 'parent' && isNode(value) && 'columnList' in value)) continue;
+        if (typeof value === 'object') visit(value, []);
+      }
+      return;
+    }
     const merge = node.resolvedMergeStmtNode as AstNode | undefined;
     if (merge) {
       const target = merge.tableScan as AstNode;
