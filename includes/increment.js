@@ -101,17 +101,17 @@ function hourOf(timestamp) {
  * The raw table's partitions: partition_id ('YYYYMMDDHH'), partition_start, total_rows.
  * BigQuery reads them from the dataset's INFORMATION_SCHEMA.PARTITIONS (metadata: no table scan);
  * rows still in the streaming buffer (`__UNPARTITIONED__`) are counted once they reach their partition.
- * DuckDB has no partitions, so it counts the rows per publish hour, which is what BigQuery reports.
+ * DuckDB has no partitions: the local warehouse keeps the same counts in `<raw table>__partitions`,
+ * updated in the transaction that appends raw rows (orchestrator/warehouse/duckdb.ts).
  */
 function rawPartitions(rawTable) {
-  if (duckdb) {
-    return `SELECT strftime(${hourOf("publish_time")}, '%Y%m%d%H') AS partition_id, ${hourOf("publish_time")} AS partition_start, COUNT(*) AS total_rows
-    FROM ${rawTable}
-    GROUP BY 1, 2`;
-  }
   const match = /^`([^`.]+)\.([^`.]+)\.([^`.]+)`$/.exec(rawTable.trim());
   if (!match) throw new Error(`rawPartitions expects a resolved \`project.dataset.table\` name, got ${rawTable}`);
   const [, project, dataset, table] = match;
+  if (duckdb) {
+    return `SELECT partition_id, partition_start, total_rows
+    FROM \`${project}.${dataset}.${table}__partitions\``;
+  }
   return `SELECT partition_id, PARSE_TIMESTAMP('%Y%m%d%H', partition_id) AS partition_start, total_rows
     FROM \`${project}.${dataset}.INFORMATION_SCHEMA.PARTITIONS\`
     WHERE table_name = '${table}' AND partition_id NOT IN ('__NULL__', '__UNPARTITIONED__')`;

@@ -17,7 +17,7 @@ import { UserError, errorMessage } from '../errors.js';
 import type { Target } from '../identifiers.js';
 import type { Block, TableLayout } from '../bigquery/cost.js';
 import type { Scalar } from '../bigquery/scans.js';
-import { RAW_COLUMNS, Timestamp, type QueryResult, type RawRow, type Row, type TableOptions, type Value, type Warehouse } from './warehouse.js';
+import { RAW_COLUMNS, Timestamp, rawPartitionsTarget, type QueryResult, type RawRow, type Row, type TableOptions, type Value, type Warehouse } from './warehouse.js';
 
 const CHUNK_ROWS = 2048;
 
@@ -209,28 +209,60 @@ export class DuckDbWarehouse implements Warehouse {
     const duckTypes = { STRING: 'VARCHAR', TIMESTAMP: 'TIMESTAMPTZ' } as const;
     const columns = RAW_COLUMNS.map((c) => `${quoteIdentifier(c.name)} ${duckTypes[c.type]}`).join(', ');
     await this.connection.run(`CREATE TABLE IF NOT EXISTS ${quoteTarget(target)} (${columns})`);
+    const partitions = quoteTarget(rawPartitionsTarget(target));
+    const exists = await this.relationKind(rawPartitionsTarget(target));
+    if (exists) return;
+    await this.connection.run(
+      `CREATE TABLE ${partitions} (partition_id VARCHAR PRIMARY KEY, partition_start TIMESTAMPTZ, total_rows BIGINT, last_modified_time TIMESTAMPTZ)`,
+    );
+    // A warehouse made before the partition metadata existed: count its rows once.
+    await this.connection.run(
+      `INSERT INTO ${partitions} SELECT strftime(date_trunc('hour', publish_time), '%Y%m%d%H'), date_trunc('hour', publish_time), COUNT(*), now() FROM ${quoteTarget(target)} GROUP BY 1, 2`,
+    );
   }
 
+  /**
+   * Appends rows to the raw table and, in the same transaction, counts them in its partition
+   * metadata, as BigQuery's INFORMATION_SCHEMA.PARTITIONS counts rows per hourly partition.
+   */
   async appendRawRows(target: Target, rows: RawRow[]): Promise<void> {
     if (rows.length === 0) return;
-    const appender = await this.connection.createAppender(target.name, target.schema, target.database);
+    const perHour = new Map<string, number>();
+    for (const row of rows) {
+      const hour = new Date(Number(row.publish_time.micros / 1000n)).toISOString().slice(0, 13);
+      perHour.set(hour, (perHour.get(hour) ?? 0) + 1);
+    }
+    await this.connection.run('BEGIN TRANSACTION');
     try {
-      // Column-wise chunks of DuckDB's vector size: far fewer native calls than value-by-value appends.
-      for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
-        const slice = rows.slice(start, start + CHUNK_ROWS);
-        const chunk = DuckDBDataChunk.create([VARCHAR, VARCHAR, TIMESTAMPTZ, VARCHAR, VARCHAR], slice.length);
-        chunk.setColumns([
-          slice.map((r) => r.subscription_name),
-          slice.map((r) => r.message_id),
-          slice.map((r) => new DuckDBTimestampTZValue(r.publish_time.micros)),
-          slice.map((r) => r.data),
-          slice.map((r) => r.attributes),
-        ]);
-        appender.appendDataChunk(chunk);
+      const appender = await this.connection.createAppender(target.name, target.schema, target.database);
+      try {
+        // Column-wise chunks of DuckDB's vector size: far fewer native calls than value-by-value appends.
+        for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+          const slice = rows.slice(start, start + CHUNK_ROWS);
+          const chunk = DuckDBDataChunk.create([VARCHAR, VARCHAR, TIMESTAMPTZ, VARCHAR, VARCHAR], slice.length);
+          chunk.setColumns([
+            slice.map((r) => r.subscription_name),
+            slice.map((r) => r.message_id),
+            slice.map((r) => new DuckDBTimestampTZValue(r.publish_time.micros)),
+            slice.map((r) => r.data),
+            slice.map((r) => r.attributes),
+          ]);
+          appender.appendDataChunk(chunk);
+        }
+        appender.flushSync();
+      } finally {
+        appender.closeSync();
       }
-      appender.flushSync();
-    } finally {
-      appender.closeSync();
+      const values = [...perHour].map(([hour, count]) =>
+        `('${hour.replace(/[-T]/g, '')}', TIMESTAMPTZ '${hour}:00:00+00', ${count}, now())`).join(', ');
+      await this.connection.run(
+        `INSERT INTO ${quoteTarget(rawPartitionsTarget(target))} VALUES ${values} ON CONFLICT (partition_id) DO UPDATE ` +
+          `SET total_rows = total_rows + EXCLUDED.total_rows, last_modified_time = EXCLUDED.last_modified_time`,
+      );
+      await this.connection.run('COMMIT');
+    } catch (error) {
+      await this.connection.run('ROLLBACK');
+      throw error;
     }
   }
 

@@ -46,6 +46,12 @@ export const RAW_COLUMNS = [
 ] as const;
 
 /**
+ * The local stand-in for BigQuery's INFORMATION_SCHEMA.PARTITIONS of the raw table: rows per hourly
+ * partition, kept by appendRawRows (includes/increment.js `rawPartitions` reads it on DuckDB).
+ */
+export const rawPartitionsTarget = (raw: Target): Target => ({ ...raw, name: `${raw.name}__partitions` });
+
+/**
  * What the runner needs from a warehouse engine. Each engine turns Dataform's compiled BigQuery
  * targets and statements into its own DDL/DML; the models' SQL itself comes from `includes/`.
  */
