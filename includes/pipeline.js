@@ -1,10 +1,29 @@
 // Column lists shared by the models.
 
-// The columns a validated event carries from stg_raw_events through stg_pending_deliveries.
-const eventColumns = [
+// The columns stg_raw_events parses out of each delivery, carried on by stg_pending_deliveries.
+const parsedColumns = [
   "event_type",
   "reject_reason",
   "order_id",
+  "sent_at",
+  "sender_role",
+  "city_code",
+  "sender_app_type",
+  "from_id",
+  "to_id",
+  "courier_id",
+  "customer_id",
+  "chat_started_by_message",
+  "order_stage",
+];
+
+// The columns stg_events keeps for each event after its identity and delivery times: raw text
+// (data, attributes) is kept for rejects only (see stg_events).
+const eventLogColumns = [
+  "event_type",
+  "reject_reason",
+  "order_id",
+  "order_key",
   "sent_at",
   "sender_role",
   "city_code",
@@ -19,4 +38,4 @@ const eventColumns = [
   "attributes",
 ];
 
-module.exports = { eventColumns: eventColumns.join(",\n  "), eventColumnList: eventColumns };
+module.exports = { parsedColumns: parsedColumns.join(",\n  "), eventLogColumns: eventLogColumns.join(",\n  ") };
