@@ -9,11 +9,17 @@ if (engine !== "bigquery" && engine !== "duckdb") {
 }
 const duckdb = engine === "duckdb";
 
-/** DuckDB: strict JSON validity. Its json_valid also accepts trailing commas and NaN/Infinity, so a
- * text with either pattern is judged by `strict_json_valid`, a JavaScript JSON.parse the local
- * warehouse registers; every other text is judged by json_valid alone, which is much cheaper. */
+/** DuckDB: strict JSON validity. Its json_valid also accepts trailing commas and NaN/Infinity (any
+ * case, optionally signed), so a text where either could hide is judged again by `strict_json_valid`,
+ * a JavaScript JSON.parse the local warehouse registers; every other text is judged by json_valid
+ * alone, which is far cheaper. Such a literal can only start a value, at the start of the text or
+ * after '[', ',' or ':', so the pre-check looks there (a string like "Info" does not need the
+ * JavaScript check). Written with CASE, not AND/OR: in a projection DuckDB evaluates every operand
+ * of AND/OR on every row, which called the JavaScript function on every row (2.5 s per million);
+ * a CASE branch only runs on the rows that reach it. */
 function duckdbStrictJson(text) {
-  return `(json_valid(${text}) AND (NOT regexp_matches(${text}, '(?i)(,\\s*[\\]}]|nan|inf)') OR strict_json_valid(${text})))`;
+  const suspicious = `regexp_matches(${text}, ',\\s*[\\]}]|(^|[:,\\[])\\s*[-+]?([nN][aA]|[iI])')`;
+  return `(CASE WHEN json_valid(${text}) THEN (CASE WHEN ${suspicious} THEN strict_json_valid(${text}) ELSE TRUE END) END)`;
 }
 
 /** TRUE when `text` is one strict JSON value (RFC 8259), FALSE otherwise (NULL included). */
@@ -44,6 +50,64 @@ function jsonQuery(json, path) {
     : `JSON_QUERY(${json}, '${path}')`;
 }
 
+/** TRUE when `json` (text that isJson accepts, or NULL) is a JSON object, FALSE otherwise (NULL
+ * included). On DuckDB the first character that is not JSON whitespace tells, without a parse. */
+function jsonIsObject(json) {
+  return duckdb
+    ? `COALESCE(CASE WHEN starts_with(${json}, '{') THEN TRUE ELSE regexp_matches(${json}, '^[ \\t\\n\\r]*[{]') END, FALSE)`
+    : `COALESCE(STARTS_WITH(JSON_QUERY(${json}, '$'), '{'), FALSE)`;
+}
+
+/**
+ * Several top-level fields of one JSON text, read with one parse per row. BigQuery's JSON functions
+ * take the text and a path as they are. DuckDB's each parse the whole text on every call, so on
+ * DuckDB `parse` reads every field at once into a STRUCT (json_transform, each field as JSON text:
+ * NULL when absent or JSON null; a repeated key keeps its first occurrence, as jsonValue does) and
+ * `value`/`query` read one field of it:
+ *
+ *   const doc = jsonPaths(["$.a", "$.b"]);
+ *   SELECT ${doc.value("fields", "$.a")}, ${doc.query("fields", "$.b")}
+ *   FROM (SELECT ${doc.parse("text")} AS fields FROM ...)
+ *
+ * `value` and `query` give jsonValue's and jsonQuery's answers for the same text and path, NULL
+ * when the text is not JSON. Paths are `$.name`, with names that differ in more than case.
+ */
+function jsonPaths(paths) {
+  const names = paths.map((path) => {
+    if (!/^\$\.[A-Za-z_][A-Za-z0-9_]*$/.test(path)) throw new Error(`jsonPaths: unsupported path ${path}`);
+    return path.slice(2);
+  });
+  // DuckDB's struct field names are case-insensitive.
+  if (new Set(names.map((n) => n.toLowerCase())).size !== names.length) throw new Error(`jsonPaths: names must differ in more than case: ${paths.join(", ")}`);
+  const field = (parsed, path) => {
+    if (!paths.includes(path)) throw new Error(`jsonPaths: ${path} is not one of ${paths.join(", ")}`);
+    return `${parsed}."${path.slice(2)}"`;
+  };
+  const structure = `{${names.map((n) => `"${n}":"JSON"`).join(",")}}`;
+  return {
+    /** The per-row parse, selected once as a column; BigQuery: the text itself. json_transform
+     * throws on text that is not JSON, so DuckDB guards it with json_valid (a second parse), unless
+     * the caller knows the text is JSON or NULL (`{ valid: true }`: isJson accepted it). */
+    parse: (json, { valid = false } = {}) => {
+      if (!duckdb) return json;
+      const transform = `json_transform(${json}, '${structure}')`;
+      return valid ? transform : `(CASE WHEN json_valid(${json}) THEN ${transform} END)`;
+    },
+    /** Like jsonValue. A field is the minified JSON text DuckDB writes for the value, so its first
+     * byte tells its type, and comparing the whole text with a one-character string is the cheapest
+     * test of it (far cheaper than starts_with): below '#' is a string ('"'), from '{' an object,
+     * from '[' and below ']' an array; numbers and booleans are the very text json_extract_string
+     * gives. Only strings need a parse (of that small text), to unescape them. */
+    value: (parsed, path) => {
+      if (!duckdb) return `JSON_VALUE(${parsed}, '${path}')`;
+      const f = `CAST(${field(parsed, path)} AS VARCHAR)`;
+      return `(CASE WHEN ${f} < '#' THEN json_extract_string(${f}, '$') WHEN ${f} >= '{' OR (${f} >= '[' AND ${f} < ']') THEN NULL ELSE ${f} END)`;
+    },
+    /** Like jsonQuery. */
+    query: (parsed, path) => duckdb ? `CAST(${field(parsed, path)} AS VARCHAR)` : `JSON_QUERY(${parsed}, '${path}')`,
+  };
+}
+
 /** COUNTIF as an INT64 (DuckDB's returns a 128-bit HUGEINT). */
 function countIf(condition) {
   return duckdb ? `CAST(COUNTIF(${condition}) AS BIGINT)` : `COUNTIF(${condition})`;
@@ -67,6 +131,15 @@ function safeCastInt64(text) {
   return duckdb
     ? `(CASE WHEN regexp_full_match(${text}, '\\s*[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\\s*') THEN TRY_CAST(trim(${text}, ' ' || chr(9) || chr(10) || chr(13)) AS BIGINT) END)`
     : `SAFE_CAST(${text} AS INT64)`;
+}
+
+/** An INT64 from a text of decimal digits only (a JSON integer or a string of digits); NULL for any
+ * other text (signs, spaces, hex included) and on overflow. On DuckDB, TRY_CAST is exact on such a
+ * text, so this costs one regular expression, where regexpContains + safeCastInt64 cost three. */
+function digitsToInt64(text) {
+  return duckdb
+    ? `(CASE WHEN regexp_full_match(${text}, '[0-9]+') THEN TRY_CAST(${text} AS BIGINT) END)`
+    : `IF(REGEXP_CONTAINS(${text}, r'^[0-9]+$'), SAFE_CAST(${text} AS INT64), NULL)`;
 }
 
 /** SAFE_CAST of an ISO 8601 / RFC 3339 text to TIMESTAMP (UTC), truncated to microseconds. */
@@ -95,38 +168,20 @@ function timestampLiteral(text) {
   return duckdb ? `TIMESTAMPTZ '${text}'` : `TIMESTAMP '${text}'`;
 }
 
-/**
- * Pre-operation that declares a script variable holding an incremental table's watermark:
- * the latest `column` in `table` minus `lookbackMinutes`, or the epoch for an empty table.
- * A constant in the model's WHERE clause, unlike a scalar subquery, lets BigQuery prune partitions.
- */
-function declareWatermark(name, table, column, lookbackMinutes) {
-  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`declareWatermark: bad variable name ${name}`);
-  if (!/^[0-9]+$/.test(String(lookbackMinutes))) throw new Error(`lookbackMinutes must be a whole number, got ${lookbackMinutes}`);
-  const latest = `COALESCE(MAX(${column}), ${timestampLiteral("1970-01-01 00:00:00+00")})`;
-  return duckdb
-    ? `SET VARIABLE ${name} = (SELECT ${latest} - INTERVAL (${lookbackMinutes}) MINUTE FROM ${table})`
-    : `DECLARE ${name} TIMESTAMP DEFAULT (SELECT TIMESTAMP_SUB(${latest}, INTERVAL ${lookbackMinutes} MINUTE) FROM ${table})`;
-}
-
-/** Reads a variable set by declareWatermark. */
-function variable(name) {
-  return duckdb ? `getvariable('${name}')` : name;
-}
-
 module.exports = {
   engine,
   isJson,
   jsonValue,
   jsonQuery,
+  jsonIsObject,
+  jsonPaths,
   countIf,
   sumInt64,
   regexpContains,
   safeCastInt64,
+  digitsToInt64,
   safeCastTimestamp,
   sha256Hex,
   timestampDiffSeconds,
   timestampLiteral,
-  declareWatermark,
-  variable,
 };
