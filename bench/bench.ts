@@ -1,5 +1,5 @@
 // npm run bench: about a million events end to end through the Pub/Sub emulator and the DuckDB
-// warehouse, then 1% more data through an incremental run. Prints the numbers; asserts nothing.
+// warehouse, then a first build of the models. Prints the numbers; asserts nothing.
 // npm run bench -- scaling: the same incremental batch after a history of H and of 4H events (scaling.ts).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -90,14 +90,10 @@ async function endToEndBench(): Promise<void> {
       log(`full refresh: ${full.seconds.toFixed(2)}s of execution`);
 
       const more = path.join(workdir.dir, 'bench-more.ndjson');
-      const extra = await generateEvents(more, { conversations: Math.ceil(conversations / 100), seed: 43, start: new Date('2024-03-01T00:00:00Z'), firstConversation: conversations });
-      const second = await endToEnd(clients, more);
-      const incremental = await transformLocal({ project, workdir, graph });
-      if (!incremental.ok) throw new Error('incremental run failed');
-      results.incremental_events = extra.events;
-      results.incremental_seconds = +incremental.seconds.toFixed(2);
-      results.incremental_share_of_full = +(incremental.seconds / full.seconds).toFixed(3);
-      log(`incremental after ${extra.events} more events (landed ${second.landed.rows}): ${incremental.seconds.toFixed(2)}s`);
+      await generateEvents(more, { conversations: Math.ceil(conversations / 100), seed: 43, start: new Date('2024-03-01T00:00:00Z'), firstConversation: conversations });
+      // The incremental run is measured by `npm run bench -- scaling`: here the second batch would land in
+      // the same publish hour as the first million events, and that hour would be read again whole.
+      results.incremental = "see 'npm run bench -- scaling'";
 
       const alone = await emulatorAlone(clients, more);
       results.emulator_alone_publish_per_s = alone.publishRate;

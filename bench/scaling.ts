@@ -62,6 +62,7 @@ interface SizeResult {
   full_refresh_seconds: number;
   incremental_events: number;
   incremental_seconds: number;
+  incremental_slowest_actions: string;
   incremental_rows_scanned: number;
   incremental_rows_scanned_by_table: string;
   new_raw_bytes: number;
@@ -86,9 +87,12 @@ async function measure(historyCount: number, server: ZetaSqlServer): Promise<Siz
     if (!refresh.ok) throw new Error('full refresh failed');
     log(`first build ${first.seconds.toFixed(2)}s, --full-refresh ${refresh.seconds.toFixed(2)}s`);
 
-    // The batch: the next conversations (new orders), a minute after the history ends.
+    // The batch: the next conversations (new orders), from the start of the hour after the history
+    // ends, so both sizes read the same window (a run also re-reads an hour that already held rows:
+    // that share depends on where the hour boundary falls, not on the history).
+    const nextHour = Math.ceil((landed.lastEventMs + 1) / 3_600_000) * 3_600_000;
     const batch = await generateEvents(batchFile, {
-      conversations: batchConversations, seed: 43, start: new Date(landed.lastEventMs + 60_000), firstConversation: historyCount,
+      conversations: batchConversations, seed: 43, start: new Date(nextHour), firstConversation: historyCount,
     });
     const newRows = await land(workdir, batchFile, 'batch.ndjson');
 
@@ -127,6 +131,8 @@ async function measure(historyCount: number, server: ZetaSqlServer): Promise<Siz
       full_refresh_seconds: +refresh.seconds.toFixed(2),
       incremental_events: batch.events,
       incremental_seconds: +incremental.seconds.toFixed(3),
+      incremental_slowest_actions: [...incremental.actions].sort((a, b) => b.seconds - a.seconds).slice(0, 3)
+        .map((a) => `${a.name.split('.').pop()} ${a.seconds.toFixed(2)}s`).join(', '),
       incremental_rows_scanned: rowsScanned,
       incremental_rows_scanned_by_table: Object.entries(incremental.rowsScanned ?? {}).sort((a, b) => b[1] - a[1]).slice(0, 4)
         .map(([table, rows]) => `${table.split('.').pop()} ${rows}`).join(', '),
