@@ -17,25 +17,8 @@ const parsedColumns = [
   "order_stage",
 ];
 
-// The columns stg_events keeps for each event after its identity and delivery times: raw text
-// (data, attributes) is kept for rejects only (see stg_events).
-const eventLogColumns = [
-  "event_type",
-  "reject_reason",
-  "order_id",
-  "order_key",
-  "sent_at",
-  "sender_role",
-  "city_code",
-  "sender_app_type",
-  "from_id",
-  "to_id",
-  "courier_id",
-  "customer_id",
-  "chat_started_by_message",
-  "order_stage",
-  "data",
-  "attributes",
-];
+// The columns stg_events keeps for each event after its identity and delivery times: the parsed
+// fields, the order key every lookup goes through, and the raw text of rejects (see stg_events).
+const eventLogColumns = [...parsedColumns, "order_key", "data", "attributes"];
 
 module.exports = { parsedColumns: parsedColumns.join(",\n  "), eventLogColumns: eventLogColumns.join(",\n  ") };
