@@ -300,18 +300,36 @@ export class DuckDbWarehouse implements Warehouse {
     await this.connection.run(`DROP ${kind === 'view' ? 'VIEW' : 'TABLE'} IF EXISTS ${quoteTarget(target)}`);
   }
 
+  /**
+   * Dataform's MERGE (every column of a matched row set from the source, unmatched rows inserted),
+   * run as a delete of the matched rows and an insert of the source in one transaction: the same
+   * result, and DuckDB rewrites rows far faster than it updates a million of them in place.
+   */
   async mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates: string[] = []): Promise<void> {
-    const on = [
+    const matched = [
       ...uniqueKey.map((k) => `DATAFORM_DEST.${quoteIdentifier(k)} = DATAFORM_SOURCE.${quoteIdentifier(k)}`),
       ...predicates.map((p) => `(${bigQueryLexicalToDuckDb(p)})`),
     ].join(' AND ');
-    const set = columns.map((c) => `${quoteIdentifier(c)} = DATAFORM_SOURCE.${quoteIdentifier(c)}`).join(', ');
     const list = columns.map(quoteIdentifier).join(', ');
-    const values = columns.map((c) => `DATAFORM_SOURCE.${quoteIdentifier(c)}`).join(', ');
-    await this.runModelSql(
-      `MERGE INTO ${quoteTarget(target)} AS DATAFORM_DEST USING (${bigQueryLexicalToDuckDb(query)}) AS DATAFORM_SOURCE ON ${on} ` +
-        `WHEN MATCHED THEN UPDATE SET ${set} WHEN NOT MATCHED THEN INSERT (${list}) VALUES (${values})`,
-    );
+    await this.connection.run('BEGIN TRANSACTION');
+    try {
+      await this.runModelSql(`CREATE OR REPLACE TEMP TABLE merge_source AS ${bigQueryLexicalToDuckDb(query)}`);
+      const duplicates = await this.connection.runAndReadAll(
+        `SELECT COUNT(*) FROM (SELECT 1 FROM temp.main.merge_source GROUP BY ${uniqueKey.map(quoteIdentifier).join(', ')} HAVING COUNT(*) > 1)`,
+      );
+      if (Number(duplicates.getRows()[0]?.[0] ?? 0) > 0) {
+        throw new Error(`MERGE into ${target.name}: the source has several rows for one ${uniqueKey.join(', ')} (a unique key must be unique in the source: BigQuery rejects a MERGE where two source rows match one target row)`);
+      }
+      await this.runModelSql(
+        `DELETE FROM ${quoteTarget(target)} AS DATAFORM_DEST WHERE EXISTS (SELECT 1 FROM temp.main.merge_source AS DATAFORM_SOURCE WHERE ${matched})`,
+      );
+      await this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM temp.main.merge_source`);
+      await this.connection.run('DROP TABLE temp.main.merge_source');
+      await this.connection.run('COMMIT');
+    } catch (error) {
+      await this.connection.run('ROLLBACK');
+      throw error;
+    }
   }
 
   async insertInto(target: Target, query: string, columns: string[]): Promise<void> {
