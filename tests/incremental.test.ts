@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { RunSummary } from '../orchestrator/runner/run.js';
 import { message, order } from './support/fixtures.js';
-import { LocalPipeline, delivery, type PlainRow } from './support/pipeline.js';
+import { LocalPipeline, delivery, pipelineFactory, type PlainRow } from './support/pipeline.js';
 import type { Delivery } from './support/reference.js';
 
-const pipelines: LocalPipeline[] = [];
-function pipeline(): LocalPipeline {
-  const p = new LocalPipeline();
-  pipelines.push(p);
-  return p;
-}
-after(() => pipelines.forEach((p) => p.dispose()));
+const pipeline = pipelineFactory();
 
 const TABLES: [string, string][] = [
   ['customer_courier_conversations', 'order_id'], ['conversations', 'event_id'], ['orders', 'order_id'],

@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { eventId } from '../orchestrator/events/eventId.js';
 import { message, order } from './support/fixtures.js';
-import { LocalPipeline, anchorPath, delivery, fileDeliveries } from './support/pipeline.js';
+import { anchorPath, delivery, fileDeliveries, pipelineFactory } from './support/pipeline.js';
 
-const pipelines: LocalPipeline[] = [];
-function pipeline(): LocalPipeline {
-  const p = new LocalPipeline();
-  pipelines.push(p);
-  return p;
-}
-after(() => pipelines.forEach((p) => p.dispose()));
+const pipeline = pipelineFactory();
 
 const T0 = '2024-03-01T09:00:00.000Z';
 

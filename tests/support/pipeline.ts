@@ -1,6 +1,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { Readable } from 'node:stream';
 import { PACKAGE_ROOT, loadProjectConfig, resolveWorkdir, type ProjectConfig, type Workdir } from '../../orchestrator/config.js';
 import type { CompiledGraph } from '../../orchestrator/dataform/compile.js';
@@ -139,4 +140,15 @@ export class LocalPipeline {
   dispose(): void {
     rmSync(this.workdir.dir, { recursive: true, force: true });
   }
+}
+
+/** A factory of LocalPipelines that the calling test file disposes of when it ends. */
+export function pipelineFactory(): () => LocalPipeline {
+  const pipelines: LocalPipeline[] = [];
+  after(() => pipelines.forEach((p) => p.dispose()));
+  return () => {
+    const p = new LocalPipeline();
+    pipelines.push(p);
+    return p;
+  };
 }
