@@ -13,11 +13,6 @@ const vars = dataform.projectConfig.vars;
 const engine = vars.engine || "bigquery";
 const duckdb = engine === "duckdb";
 
-const horizonDays = vars.horizonDays || "7";
-if (!/^[0-9]+$/.test(horizonDays) || Number(horizonDays) < 1) {
-  throw new Error(`var horizonDays must be a whole number of days >= 1, got ${JSON.stringify(horizonDays)}`);
-}
-
 // Every table keyed by order is partitioned by ranges of order_id. BigQuery bills a MERGE that updates
 // rows for the whole of every partition it updates (the whole table when unpartitioned), so the
 // partition must be a function of the key a run touches; order ids grow with time, so a run's new
@@ -28,6 +23,9 @@ function wholeNumber(name, fallback) {
   if (!/^[0-9]+$/.test(value)) throw new Error(`var ${name} must be a whole number, got ${JSON.stringify(value)}`);
   return Number(value);
 }
+const horizonDays = wholeNumber("horizonDays", "7");
+if (horizonDays < 1) throw new Error(`var horizonDays must be a whole number of days >= 1, got ${horizonDays}`);
+
 const orderIdRange = {
   start: wholeNumber("orderIdPartitionStart", "0"),
   end: wholeNumber("orderIdPartitionEnd", "1000000000"),
