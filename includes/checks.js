@@ -31,9 +31,10 @@ const contracts = {
   rejected_events: {
     uniqueKey: ["event_id"],
     nonNull: ["event_id", "reason", "message_id", "publish_time"],
-    rowConditions: [
-      "reason IN ('invalid_json', 'not_an_object', 'unknown_event_type', 'invalid_order_id', 'invalid_message_sent_time', 'unknown_sender', 'invalid_city_code')",
-    ],
+    // A getter: other includes are globals only once every include has loaded.
+    get rowConditions() {
+      return [`reason IN (${pipeline.rejectReasonSql})`];
+    },
     // It has no order_id: the partition filter bounds the lookup of the touched events.
     touched: "eventIds",
     // rejected_events requires a partition filter: a run reads the partitions of the rejects it

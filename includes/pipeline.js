@@ -21,4 +21,21 @@ const parsedColumns = [
 // fields, the order key every lookup goes through, and the raw text of rejects (see stg_events).
 const eventLogColumns = [...parsedColumns, "order_key", "data", "attributes"];
 
-module.exports = { parsedColumns: parsedColumns.join(",\n  "), eventLogColumns: eventLogColumns.join(",\n  ") };
+// Every reason an event can be rejected for, in the order stg_raw_events tests them.
+const rejectReasons = [
+  "too_large",
+  "invalid_json",
+  "not_an_object",
+  "unknown_event_type",
+  "invalid_order_id",
+  "invalid_message_sent_time",
+  "unknown_sender",
+  "invalid_city_code",
+];
+
+module.exports = {
+  rejectReasons,
+  rejectReasonList: rejectReasons.join(", "),
+  rejectReasonSql: rejectReasons.map((reason) => `'${reason}'`).join(", "),
+  parsedColumns: parsedColumns.join(",\n  "), eventLogColumns: eventLogColumns.join(",\n  "),
+};

@@ -17,7 +17,7 @@ interface IngestArgs extends CommonArgs, TargetArgs {
 export function describePublish(summary: PublishSummary & { source: string }): string {
   const rate = summary.seconds > 0 ? Math.round(summary.published / summary.seconds) : summary.published;
   return `published ${summary.published} of ${summary.records} events from ${summary.source} ` +
-    `(${(summary.bytes / 1e6).toFixed(1)} MB, ${summary.notJson} not JSON) in ${summary.seconds.toFixed(2)}s, ${rate} events/s`;
+    `(${(summary.bytes / 1e6).toFixed(1)} MB, ${summary.notJson} not JSON, ${summary.tooLarge} too large) in ${summary.seconds.toFixed(2)}s, ${rate} events/s`;
 }
 
 export function failIfUnpublished(summary: PublishSummary): void {

@@ -25,10 +25,12 @@ export const loadCommand: CommandModule<object, LoadArgs> = {
       if (process.stderr.isTTY) process.stderr.write('\n');
       if (context.json) printJson({ file: args.file, ...summary });
       else {
-        print(`loaded ${summary.records} records (${summary.notJson} not JSON, kept for staging to reject) ` +
+        print(`loaded ${summary.records} records (${summary.notJson} not JSON, ${summary.tooLarge} too large: kept for staging to reject) ` +
           `from ${args.file} into ${context.project.raw.schema}.${context.project.raw.name} in ${summary.seconds.toFixed(2)}s`);
       }
-      if (summary.notJson > 0) log(`${summary.notJson} record(s) are not JSON: 'orchestrator transform' files them in rejected_events`);
+      if (summary.notJson + summary.tooLarge > 0) {
+        log(`${summary.notJson + summary.tooLarge} record(s) are not JSON or too large: 'orchestrator transform' files them in rejected_events`);
+      }
     } finally {
       await warehouse.close();
     }

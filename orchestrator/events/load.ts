@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Target } from '../identifiers.js';
 import { Timestamp, type RawRow, type Warehouse } from '../warehouse/warehouse.js';
-import { toEventMessage } from './message.js';
+import { isTooLarge, toEventMessage } from './message.js';
 import { readRecords } from './reader.js';
 
 export interface LoadSummary {
   records: number;
   notJson: number;
+  tooLarge: number;
   bytes: number;
   seconds: number;
 }
@@ -29,7 +30,7 @@ export async function loadRecordsToRaw(
   const started = performance.now();
   const loadId = randomUUID();
   const publishTime = new Timestamp(BigInt(Date.now()) * 1000n);
-  const summary = { records: 0, notJson: 0, bytes: 0 };
+  const summary = { records: 0, notJson: 0, tooLarge: 0, bytes: 0 };
   let batch: RawRow[] = [];
   await warehouse.ensureRawTable(raw);
   for await (const record of readRecords(stream)) {
@@ -43,7 +44,8 @@ export async function loadRecordsToRaw(
     });
     summary.records++;
     summary.bytes += Buffer.byteLength(message.data);
-    if (record.error !== undefined) summary.notJson++;
+    if (isTooLarge(message)) summary.tooLarge++;
+    else if (record.error !== undefined) summary.notJson++;
     if (batch.length >= BATCH_ROWS) {
       await warehouse.appendRawRows(raw, batch);
       batch = [];

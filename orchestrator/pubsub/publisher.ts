@@ -1,6 +1,6 @@
 import type { Topic } from '@google-cloud/pubsub';
 import type { Readable } from 'node:stream';
-import { toEventMessage } from '../events/message.js';
+import { isTooLarge, toEventMessage } from '../events/message.js';
 import { readRecords } from '../events/reader.js';
 import type { BacklogGate } from './backlog.js';
 
@@ -22,6 +22,8 @@ export interface PublishSummary {
   published: number;
   failed: number;
   notJson: number;
+  /** Records over Pub/Sub's message limit, published as a small `too_large` stand-in. */
+  tooLarge: number;
   bytes: number;
   seconds: number;
   /** The first few failures, with the record's position in the file. */
@@ -44,7 +46,7 @@ export async function publishRecords(topic: Topic, stream: Readable, options: Pu
   const maxBytes = options.maxOutstandingBytes ?? 64 * 1024 * 1024;
   topic.setPublishOptions({ batching: { maxMessages: 1000, maxMilliseconds: 10, maxBytes: 8 * 1024 * 1024 } });
   const started = performance.now();
-  const summary: PublishSummary = { records: 0, published: 0, failed: 0, notJson: 0, bytes: 0, seconds: 0, failures: [] };
+  const summary: PublishSummary = { records: 0, published: 0, failed: 0, notJson: 0, tooLarge: 0, bytes: 0, seconds: 0, failures: [] };
   let outstanding = 0;
   let outstandingBytes = 0;
   let wake: (() => void) | undefined;
@@ -63,7 +65,8 @@ export async function publishRecords(topic: Topic, stream: Readable, options: Pu
       const message = toEventMessage(record, options.source);
       const data = Buffer.from(message.data, 'utf8');
       summary.records++;
-      if (record.error !== undefined) summary.notJson++;
+      if (isTooLarge(message)) summary.tooLarge++;
+      else if (record.error !== undefined) summary.notJson++;
       if (options.replaySpeed) {
         const sentAt = sentTimeOf(record.value);
         if (sentAt !== undefined) {
@@ -82,7 +85,7 @@ export async function publishRecords(topic: Topic, stream: Readable, options: Pu
       try {
         publishing = topic.publishMessage({ data, attributes: message.attributes });
       } catch (error) {
-        fail(record.position, error); // e.g. a record over Pub/Sub's 10 MB message limit
+        fail(record.position, error);
         continue;
       }
       outstanding++;
