@@ -12,7 +12,7 @@ const contracts = {
     rowConditions: [
       "first_published_at <= last_published_at",
       "reject_reason IS NOT NULL OR event_type IS NOT NULL",
-      "(reject_reason IS NULL) = (data IS NULL)",
+      "(reject_reason IS NULL) = (raw_data IS NULL)",
     ],
     touched: "events",
   },
@@ -39,10 +39,10 @@ const contracts = {
     touched: "eventIds",
     // rejected_events requires a partition filter: a run reads the partitions of the rejects it
     // touched; a first build and the audit read every partition, on purpose.
-    partitionFilter: (isIncremental) =>
-      isIncremental
-        ? `publish_time >= ${increment.variable("rejected_from")}`
-        : `publish_time >= ${dialect.timestampLiteral("1970-01-01 00:00:00+00")}`,
+    partitionFilter(isIncremental) {
+      if (isIncremental) return `publish_time >= ${increment.variable("rejected_from")}`;
+      return `publish_time >= ${dialect.timestampLiteral("1970-01-01 00:00:00+00")}`;
+    },
   },
   customer_courier_conversations: {
     uniqueKey: ["order_id"],
@@ -97,18 +97,20 @@ function uniqueKeyQuery(table, relation, where) {
   return `SELECT ${key}, COUNT(*) AS index_row_count FROM ${relation}${where ? ` WHERE ${where}` : ""} GROUP BY ${key} HAVING COUNT(*) > 1`;
 }
 
+function touchedRows(kind) {
+  if (kind === "orders") return increment.touchedOrders();
+  if (kind === "events") return increment.touchedEvents();
+  if (kind === "eventIds") return increment.inArray("event_id", "touched_event_ids");
+  throw new Error(`unknown kind of touched rows: ${kind}`);
+}
+
 /** The rows of `table` a check reads: those the run touched (its orders, or its events, see
  * includes/increment.js), or every row; always with a partition filter where the table needs one. */
 function scopeOf(table, isIncremental) {
   const contract = contractOf(table);
   const filters = [];
   if (contract.partitionFilter) filters.push(contract.partitionFilter(isIncremental));
-  const touched = {
-    orders: () => increment.touchedOrders(),
-    events: () => increment.touchedEvents(),
-    eventIds: () => increment.inArray("event_id", "touched_event_ids"),
-  }[contract.touched];
-  if (isIncremental) filters.push(touched());
+  if (isIncremental) filters.push(touchedRows(contract.touched));
   return filters.length ? filters.map((f) => `(${f})`).join(" AND ") : undefined;
 }
 
@@ -124,4 +126,12 @@ function contractCheck(table, relation, isIncremental) {
   );
 }
 
-module.exports = { contracts, contractOf, scopeOf, conditionsOf, rowConditionsQuery, uniqueKeyQuery, contractCheck };
+module.exports = {
+  contracts,
+  contractOf,
+  scopeOf,
+  conditionsOf,
+  rowConditionsQuery,
+  uniqueKeyQuery,
+  contractCheck
+};

@@ -24,9 +24,9 @@ function duckdbStrictJson(text) {
 
 /** TRUE when `text` is one strict JSON value (RFC 8259), FALSE otherwise (NULL included). */
 function isJson(text) {
-  return duckdb
-    ? `COALESCE(${duckdbStrictJson(text)}, FALSE)`
-    : `(SAFE.PARSE_JSON(${text}, wide_number_mode => 'round') IS NOT NULL)`;
+  return duckdb ?
+    `COALESCE(${duckdbStrictJson(text)}, FALSE)` :
+    `(SAFE.PARSE_JSON(${text}, wide_number_mode => 'round') IS NOT NULL)`;
 }
 
 // jsonValue and jsonQuery expect text that isJson accepts, or NULL: on text that only a lenient
@@ -38,24 +38,24 @@ function isJson(text) {
  * a missing path or text that is not JSON. DuckDB's json_extract_string throws on invalid JSON
  * and returns objects as text, hence the guards. */
 function jsonValue(json, path) {
-  return duckdb
-    ? `(CASE WHEN json_valid(${json}) AND json_type(${json}, '${path}') NOT IN ('OBJECT', 'ARRAY', 'NULL') THEN json_extract_string(${json}, '${path}') END)`
-    : `JSON_VALUE(${json}, '${path}')`;
+  return duckdb ?
+    `(CASE WHEN json_valid(${json}) AND json_type(${json}, '${path}') NOT IN ('OBJECT', 'ARRAY', 'NULL') THEN json_extract_string(${json}, '${path}') END)` :
+    `JSON_VALUE(${json}, '${path}')`;
 }
 
 /** The JSON text at `path` (strings keep their quotes); NULL when absent, JSON null, or not JSON. */
 function jsonQuery(json, path) {
-  return duckdb
-    ? `(CASE WHEN json_valid(${json}) AND json_type(${json}, '${path}') != 'NULL' THEN CAST(json_extract(${json}, '${path}') AS VARCHAR) END)`
-    : `JSON_QUERY(${json}, '${path}')`;
+  return duckdb ?
+    `(CASE WHEN json_valid(${json}) AND json_type(${json}, '${path}') != 'NULL' THEN CAST(json_extract(${json}, '${path}') AS VARCHAR) END)` :
+    `JSON_QUERY(${json}, '${path}')`;
 }
 
 /** TRUE when `json` (text that isJson accepts, or NULL) is a JSON object, FALSE otherwise (NULL
  * included). On DuckDB the first character that is not JSON whitespace tells, without a parse. */
 function jsonIsObject(json) {
-  return duckdb
-    ? `COALESCE(CASE WHEN starts_with(${json}, '{') THEN TRUE ELSE regexp_matches(${json}, '^[ \\t\\n\\r]*[{]') END, FALSE)`
-    : `COALESCE(STARTS_WITH(JSON_QUERY(${json}, '$'), '{'), FALSE)`;
+  return duckdb ?
+    `COALESCE(CASE WHEN starts_with(${json}, '{') THEN TRUE ELSE regexp_matches(${json}, '^[ \\t\\n\\r]*[{]') END, FALSE)` :
+    `COALESCE(STARTS_WITH(JSON_QUERY(${json}, '$'), '{'), FALSE)`;
 }
 
 /**
@@ -88,7 +88,9 @@ function jsonPaths(paths) {
     /** The per-row parse, selected once as a column; BigQuery: the text itself. json_transform
      * throws on text that is not JSON, so DuckDB guards it with json_valid (a second parse), unless
      * the caller knows the text is JSON or NULL (`{ valid: true }`: isJson accepted it). */
-    parse: (json, { valid = false } = {}) => {
+    parse: (json, {
+      valid = false
+    } = {}) => {
       if (!duckdb) return json;
       const transform = `json_transform(${json}, '${structure}')`;
       return valid ? transform : `(CASE WHEN json_valid(${json}) THEN ${transform} END)`;
@@ -128,25 +130,25 @@ function regexpContains(text, pattern) {
  * DuckDB's TRY_CAST would round '1.5' to 2 and read '1e3' as 1000 where BigQuery returns NULL, so it
  * only sees texts of that shape. */
 function safeCastInt64(text) {
-  return duckdb
-    ? `(CASE WHEN regexp_full_match(${text}, '\\s*[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\\s*') THEN TRY_CAST(trim(${text}, ' ' || chr(9) || chr(10) || chr(13)) AS BIGINT) END)`
-    : `SAFE_CAST(${text} AS INT64)`;
+  return duckdb ?
+    `(CASE WHEN regexp_full_match(${text}, '\\s*[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\\s*') THEN TRY_CAST(trim(${text}, ' ' || chr(9) || chr(10) || chr(13)) AS BIGINT) END)` :
+    `SAFE_CAST(${text} AS INT64)`;
 }
 
 /** An INT64 from a text of decimal digits only (a JSON integer or a string of digits); NULL for any
  * other text (signs, spaces, hex included) and on overflow. On DuckDB, TRY_CAST is exact on such a
  * text, so this costs one regular expression, where regexpContains + safeCastInt64 cost three. */
 function digitsToInt64(text) {
-  return duckdb
-    ? `(CASE WHEN regexp_full_match(${text}, '[0-9]+') THEN TRY_CAST(${text} AS BIGINT) END)`
-    : `IF(REGEXP_CONTAINS(${text}, r'^[0-9]+$'), SAFE_CAST(${text} AS INT64), NULL)`;
+  return duckdb ?
+    `(CASE WHEN regexp_full_match(${text}, '[0-9]+') THEN TRY_CAST(${text} AS BIGINT) END)` :
+    `IF(REGEXP_CONTAINS(${text}, r'^[0-9]+$'), SAFE_CAST(${text} AS INT64), NULL)`;
 }
 
 /** SAFE_CAST of an ISO 8601 / RFC 3339 text to TIMESTAMP (UTC), truncated to microseconds. */
 function safeCastTimestamp(text) {
-  const truncated = duckdb
-    ? `regexp_replace(${text}, '([.][0-9]{6})[0-9]+', '\\1')`
-    : `REGEXP_REPLACE(${text}, r'([.][0-9]{6})[0-9]+', r'\\1')`;
+  const truncated = duckdb ?
+    `regexp_replace(${text}, '([.][0-9]{6})[0-9]+', '\\1')` :
+    `REGEXP_REPLACE(${text}, r'([.][0-9]{6})[0-9]+', r'\\1')`;
   return duckdb ? `TRY_CAST(${truncated} AS TIMESTAMPTZ)` : `SAFE_CAST(${truncated} AS TIMESTAMP)`;
 }
 

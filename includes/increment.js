@@ -42,6 +42,7 @@ function orderIdPartitioning(column = "order_id") {
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
 function checkName(name) {
   if (!IDENTIFIER.test(name)) throw new Error(`bad script variable name ${name}`);
   return name;
@@ -62,26 +63,26 @@ function variable(name) {
  * scalar subquery) in a WHERE clause lets BigQuery prune partitions and clustered blocks.
  */
 function declare(name, type, query) {
-  return duckdb
-    ? `SET VARIABLE ${checkName(name)} = (${query})`
-    : `DECLARE ${checkName(name)} ${type} DEFAULT (${query})`;
+  return duckdb ?
+    `SET VARIABLE ${checkName(name)} = (${query})` :
+    `DECLARE ${checkName(name)} ${type} DEFAULT (${query})`;
 }
 
 /** Pre-operation: a script variable holding the distinct non-NULL values of `column` in `from`
  * (a FROM clause, optionally with WHERE), as an array; NULL when there are none. */
 function declareArray(name, elementType, column, from) {
   const where = /\bWHERE\b/i.test(from) ? `${from} AND ${column} IS NOT NULL` : `${from} WHERE ${column} IS NOT NULL`;
-  return duckdb
-    ? `SET VARIABLE ${checkName(name)} = (SELECT list(DISTINCT ${column}) FROM ${where})`
-    : `DECLARE ${checkName(name)} ARRAY<${elementType}> DEFAULT (SELECT ARRAY_AGG(DISTINCT ${column}) FROM ${where})`;
+  return duckdb ?
+    `SET VARIABLE ${checkName(name)} = (SELECT list(DISTINCT ${column}) FROM ${where})` :
+    `DECLARE ${checkName(name)} ARRAY<${elementType}> DEFAULT (SELECT ARRAY_AGG(DISTINCT ${column}) FROM ${where})`;
 }
 
 /** `expression` is one of the values of an array variable. On BigQuery, `column IN UNNEST(constant)`
  * prunes clustered blocks; DuckDB reads it as a hash semi-join. */
 function inArray(expression, name) {
-  return duckdb
-    ? `${expression} IN (SELECT UNNEST(${variable(name)}))`
-    : `${expression} IN UNNEST(${checkName(name)})`;
+  return duckdb ?
+    `${expression} IN (SELECT UNNEST(${variable(name)}))` :
+    `${expression} IN UNNEST(${checkName(name)})`;
 }
 
 /** `timestamp` plus `hours` (a whole number, negative to subtract). */
@@ -150,9 +151,9 @@ function touchedEvents(eventIdColumn = "event_id", orderKeyColumn = "order_key")
  */
 function assertNoRows(check, query) {
   if (/['\\]/.test(check)) throw new Error(`assertNoRows: the check name must not contain quotes: ${check}`);
-  return duckdb
-    ? `SELECT CASE WHEN EXISTS (${query}) THEN error('per-run check failed: ${check}') END`
-    : `ASSERT NOT EXISTS (${query}) AS 'per-run check failed: ${check}'`;
+  return duckdb ?
+    `SELECT CASE WHEN EXISTS (${query}) THEN error('per-run check failed: ${check}') END` :
+    `ASSERT NOT EXISTS (${query}) AS 'per-run check failed: ${check}'`;
 }
 
 module.exports = {

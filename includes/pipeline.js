@@ -19,7 +19,7 @@ const parsedColumns = [
 
 // The columns stg_events keeps for each event after its identity and delivery times: the parsed
 // fields, the order key every lookup goes through, and the raw text of rejects (see stg_events).
-const eventLogColumns = [...parsedColumns, "order_key", "data", "attributes"];
+const eventLogColumns = [...parsedColumns, "order_key", "raw_data", "attributes"];
 
 // Every reason an event can be rejected for, in the order stg_raw_events tests them.
 const rejectReasons = [
@@ -37,5 +37,6 @@ module.exports = {
   rejectReasons,
   rejectReasonList: rejectReasons.join(", "),
   rejectReasonSql: rejectReasons.map((reason) => `'${reason}'`).join(", "),
-  parsedColumns: parsedColumns.join(",\n  "), eventLogColumns: eventLogColumns.join(",\n  "),
+  parsedColumns: parsedColumns.join(",\n  "),
+  eventLogColumns: eventLogColumns.join(",\n  "),
 };

@@ -60,7 +60,7 @@ describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
     {
       name: 'an unknown column',
       file: 'definitions/marts/orders.sqlx',
-      edit: (s) => s.replace('SELECT order_id, city_code, event_id,', 'SELECT order_id, city_kode, event_id,'),
+      edit: (s) => s.replace('    order_id,\n    city_code,\n    event_id,', '    order_id,\n    city_kode,\n    event_id,'),
       action: 'orders', message: /Unrecognized name: city_kode/,
     },
     {
@@ -84,7 +84,7 @@ describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
     {
       name: 'DuckDB syntax (SELECT * EXCLUDE)',
       file: 'definitions/monitoring/conversations_without_city.sqlx',
-      edit: (s) => s.replace('SELECT order_id, conversation_started_at, last_published_at', 'SELECT * EXCLUDE (city_code)'),
+      edit: (s) => s.replace('SELECT\n  order_id,\n  conversation_started_at,\n  last_published_at', 'SELECT * EXCLUDE (city_code)'),
       action: 'conversations_without_city', message: /Syntax error/,
     },
     {
@@ -115,7 +115,7 @@ describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
   }
 
   test('require_partition_filter: stg_pending_deliveries reading the stg_raw_events view (over the raw table) without a publish_time filter fails', async () => {
-    const dir = projectWith('definitions/staging/stg_pending_deliveries.sqlx', (s) => s.replace(/\nWHERE publish_time[\s\S]*$/, '\n'));
+    const dir = projectWith('definitions/staging/stg_pending_deliveries.sqlx', (s) => s.replace(/\nWHERE\n  publish_time[\s\S]*?\n\n/, '\n\n'));
     const { code, output } = await check(dir);
     assert.equal(code, 1);
     const { action, statement } = onlyError(output);
@@ -306,22 +306,30 @@ describe('the ZetaSQL server lifecycle', () => {
   test('interrupted, check leaves no server running', async () => {
     const { spawnCli } = await import('./support/cli.js');
     const { execFileSync } = await import('node:child_process');
-    const servers = () => {
-      try {
-        return execFileSync('pgrep', ['-f', 'zetasql/remote_server'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
-      } catch {
-        return [];
+    // Only this check's own server counts: other processes on the machine may run ZetaSQL too.
+    const serversUnder = (root: number): number[] => {
+      const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' }).trim().split('\n')
+        .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line)!).map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+      const descendants = new Set([root]);
+      for (let grew = true; grew;) {
+        grew = false;
+        for (const p of table) if (descendants.has(p.ppid) && !descendants.has(p.pid)) { descendants.add(p.pid); grew = true; }
       }
+      return table.filter((p) => descendants.has(p.pid) && p.args.includes('zetasql/remote_server')).map((p) => p.pid);
     };
-    const before = servers();
+    const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
     const child = spawnCli(['check'], temp);
-    const deadline = Date.now() + 15_000;
-    while (servers().length <= before.length && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-    assert.ok(servers().length > before.length, 'the server was started');
+    let servers: number[] = [];
+    while (servers.length === 0 && child.exitCode === null) {
+      servers = serversUnder(child.pid!);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.ok(servers.length > 0, 'the server was started');
     child.kill('SIGINT');
     const code = await new Promise((resolve) => child.on('close', resolve));
     assert.equal(code, 130);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.deepEqual(servers(), before, 'no ZetaSQL server left behind');
+    // The server may take a moment to die after the signal; it must not outlive a generous bound.
+    for (const deadline = Date.now() + 10_000; servers.some(alive) && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(servers.filter(alive), [], 'no ZetaSQL server left behind');
   });
 });

@@ -40,10 +40,10 @@ async function assertWarehouse(workdir: string, source: string): Promise<void> {
     'the 5 MB and the just-under-the-limit messages count; the oversized one does not',
   );
   assert.deepEqual(
-    await query(workdir, `SELECT reason, source, position, length(data) AS kept_chars,
+    await query(workdir, `SELECT reason, source_uri, position, length(raw_data) AS kept_chars,
         json_extract_string(attributes, '$.bytes') AS bytes
       FROM chat_models.rejected_events WHERE publish_time > TIMESTAMP '1970-01-01'`),
-    [{ reason: 'too_large', source, position: 3, kept_chars: 1024, bytes: String(Buffer.byteLength(JSON.stringify(overLimit))) }],
+    [{ reason: 'too_large', source_uri: source, position: 3, kept_chars: 1024, bytes: String(Buffer.byteLength(JSON.stringify(overLimit))) }],
   );
 }
 

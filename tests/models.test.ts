@@ -128,10 +128,10 @@ describe('customer_courier_conversations on hand-computed fixtures', () => {
     assert.equal(row?.city_code, 'LIS');
     assert.equal((await p.rows('conversations', ['event_id'])).length, 2);
     assert.equal((await p.rows('orders', ['order_id', 'order_events'])).at(0)?.order_events, 1);
-    const rejected = await p.rows('rejected_events', ['reason', 'data', 'message_id', 'publish_time'], 'publish_time');
+    const rejected = await p.rows('rejected_events', ['reason', 'raw_data', 'message_id', 'publish_time'], 'publish_time');
     assert.deepEqual(rejected, [
-      { reason: 'invalid_json', data: 'garbage line', message_id: garbage.messageId, publish_time: '2024-03-01T09:00:06Z' },
-      { reason: 'invalid_json', data: 'garbage line', message_id: garbageElsewhere.messageId, publish_time: '2024-03-01T09:00:08Z' },
+      { reason: 'invalid_json', raw_data: 'garbage line', message_id: garbage.messageId, publish_time: '2024-03-01T09:00:06Z' },
+      { reason: 'invalid_json', raw_data: 'garbage line', message_id: garbageElsewhere.messageId, publish_time: '2024-03-01T09:00:08Z' },
     ]);
     assert.equal((await p.rows('stg_events', ['event_id'])).length, 5);
   });
@@ -172,9 +172,9 @@ describe('customer_courier_conversations on hand-computed fixtures', () => {
       delivery(message(17, 'courier', '2024-02-01T10:00:00Z'), T0),
     ]);
     await p.transform();
-    const rejected = await p.rows('rejected_events', ['position', 'reason', 'data'], 'publish_time, position');
+    const rejected = await p.rows('rejected_events', ['position', 'reason', 'raw_data'], 'publish_time, position');
     assert.deepEqual(
-      rejected.map((r) => [r.data, r.reason]),
+      rejected.map((r) => [r.raw_data, r.reason]),
       cases.map(([data, reason]) => [typeof data === 'string' ? data : JSON.stringify(data), reason]),
     );
     assert.ok(rejected.every((r) => typeof r.position === 'number'), 'rejects keep their position in the file');

@@ -114,11 +114,11 @@ describe('end to end through Pub/Sub: file -> topic -> raw table -> models', () 
     assert.equal(bad.publish.notJson, 2);
     assert.equal(bad.rejects, 3);
     assert.deepEqual(await exported(workdir), (await expectedFor(file, ndjson)).rows);
-    const rejects = JSON.parse((await cliOk(['query', 'SELECT reason, position, source FROM chat_models.rejected_events ORDER BY position', '--workdir', workdir, '--json'], temp)).stdout);
+    const rejects = JSON.parse((await cliOk(['query', 'SELECT reason, position, source_uri FROM chat_models.rejected_events ORDER BY position', '--workdir', workdir, '--json'], temp)).stdout);
     assert.deepEqual(rejects, [
-      { reason: 'invalid_json', position: 7, source: 'gs://chat-pipeline-local-landing/with-bad-lines.ndjson' },
-      { reason: 'invalid_order_id', position: 8, source: 'gs://chat-pipeline-local-landing/with-bad-lines.ndjson' },
-      { reason: 'invalid_json', position: 9, source: 'gs://chat-pipeline-local-landing/with-bad-lines.ndjson' },
+      { reason: 'invalid_json', position: 7, source_uri: 'gs://chat-pipeline-local-landing/with-bad-lines.ndjson' },
+      { reason: 'invalid_order_id', position: 8, source_uri: 'gs://chat-pipeline-local-landing/with-bad-lines.ndjson' },
+      { reason: 'invalid_json', position: 9, source_uri: 'gs://chat-pipeline-local-landing/with-bad-lines.ndjson' },
     ]);
   });
 });
