@@ -11,6 +11,7 @@ import { provisionCommand } from './commands/provision.js';
 import { queryCommand } from './commands/query.js';
 import { sinkCommand } from './commands/sink.js';
 import { statusCommand } from './commands/status.js';
+import { testCommand } from './commands/test.js';
 import { assertCommand, transformCommand } from './commands/transform.js';
 import { upCommand } from './commands/up.js';
 import { uploadCommand } from './commands/upload.js';
@@ -40,6 +41,7 @@ try {
     .command(loadCommand)
     .command(transformCommand)
     .command(assertCommand)
+    .command(testCommand)
     .command(exportCommand)
     .command(queryCommand)
     .command(statusCommand)

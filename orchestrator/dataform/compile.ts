@@ -67,6 +67,14 @@ export interface CompiledOperation {
   fileName: string;
 }
 
+/** A Dataform unit test (`type: "test"`): the tested model's query over inlined inputs, and the rows expected. */
+export interface CompiledTest {
+  name: string;
+  fileName: string;
+  testQuery: string;
+  expectedOutputQuery: string;
+}
+
 export interface CompiledDeclaration {
   target: Target;
   fileName: string;
@@ -84,6 +92,7 @@ export interface CompiledGraph {
   assertions?: CompiledAssertion[];
   operations?: CompiledOperation[];
   declarations?: CompiledDeclaration[];
+  tests?: CompiledTest[];
   /** The @dataform/core version that compiled the graph (Dataform's SQL depends on it: > 1.4.8 here). */
   dataformCoreVersion?: string;
   graphErrors?: { compilationErrors?: { fileName?: string; message?: string; stack?: string }[] };
