@@ -300,16 +300,16 @@ class RecordSplitter {
   /** Inside a string, up to its closing quote: a raw newline cannot be in a JSON string, so it breaks the value. */
   private stringChar(): void {
     const text = this.buffer;
-    let i = this.i;
-    if (this.escaped) { this.escaped = false; i++; }
-    for (; i < text.length; i++) {
+    for (let i = this.i; i < text.length; i++) {
       const c = text.charCodeAt(i);
-      if (c === BACKSLASH) {
-        if (i + 1 === text.length) this.escaped = true; // the escaped character comes with the next chunk
-        i++;
-      } else if (c === NEWLINE) {
+      if (c === NEWLINE) {
         this.i = i;
         return this.fail(i);
+      }
+      if (this.escaped) {
+        this.escaped = false;
+      } else if (c === BACKSLASH) {
+        this.escaped = true;
       } else if (c === QUOTE) {
         this.i = i + 1;
         this.inString = false;
@@ -446,12 +446,12 @@ class RecordSplitter {
   private resync(c: number, first = false): void {
     let ends = false;
     let after = false;
-    if (this.resyncInString) {
+    if (c === NEWLINE) ends = true;
+    else if (this.resyncInString) {
       if (this.resyncEscaped) this.resyncEscaped = false;
       else if (c === BACKSLASH) this.resyncEscaped = true;
       else if (c === QUOTE) this.resyncInString = false;
-      else if (c === NEWLINE) ends = true;
-    } else if (c === NEWLINE) ends = true;
+    }
     else if (c === QUOTE) this.resyncInString = true;
     else if (c === OPEN_BRACE || c === OPEN_BRACKET) this.resyncDepth++;
     else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
