@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { UserError } from '../errors.js';
-import { parseJson, type ParsedJson } from './json.js';
+import { parseJson, type JsonCounts, type ParsedJson } from './json.js';
 
 /** One record of a source file: its exact text and where it stands. */
 export interface SourceRecord {
@@ -55,7 +55,7 @@ const isNumberText = (text: string, start: number, end: number) => {
   return true;
 };
 
-interface Span { start: number; end: number; line: number; depth: number; keys: number }
+interface Span { start: number; end: number; line: number; counts?: JsonCounts }
 
 /**
  * Splits decoded text into records, chunk by chunk, in one pass and without recursion: SPEC's three
@@ -78,6 +78,8 @@ interface Span { start: number; end: number; line: number; depth: number; keys: 
  */
 class RecordSplitter {
   private buffer = '';
+  /** How much text was dropped from the buffer's front: buffer index + dropped = offset in the input. */
+  private dropped = 0;
   /** Scan position in `buffer`. */
   private i = 0;
   private line = 1;
@@ -90,6 +92,10 @@ class RecordSplitter {
   private valueStart = -1;
   private valueLine = 0;
   private stack: number[] = [];
+  /** For each open container: where it starts if it is nested and starts its line, else -1 (absolute offsets). */
+  private openedAt: number[] = [];
+  /** The value's nested containers that started a line and closed: start to end, absolute offsets. */
+  private nested = new Map<number, number>();
   private expect = Expect.Value;
   private inString = false;
   private escaped = false;
@@ -104,6 +110,8 @@ class RecordSplitter {
   private longLine = false;
   /** Lines before this one are being read again after an error, each on its own. */
   private recoverUntil = 0;
+  /** The failed value's `nested`: a whole object or array there is read again as a record. */
+  private recovery = new Map<number, number>();
 
   /** Skipping the rest of a bad line: where its bad record starts. */
   private badStart = -1;
@@ -135,6 +143,7 @@ class RecordSplitter {
     if (this.valueStart >= 0) keep = Math.min(keep, this.valueStart);
     if (this.badStart >= 0) keep = Math.min(keep, this.badStart);
     if (keep === 0) return;
+    this.dropped += keep;
     this.buffer = this.buffer.slice(keep);
     this.i -= keep;
     for (const span of this.held) { span.start -= keep; span.end -= keep; }
@@ -149,7 +158,7 @@ class RecordSplitter {
       while (this.i < text.length) {
         if (this.atLineStart) {
           this.atLineStart = false;
-          if (this.valueStart < 0 && this.badStart < 0 && !this.resyncing && this.wholeLine()) continue;
+          if (this.valueStart < 0 && this.badStart < 0 && !this.resyncing && (this.recoverNested() || this.wholeLine())) continue;
         }
         const c = text.charCodeAt(this.i);
         if (this.badStart >= 0) this.skipBadLine(c);
@@ -207,6 +216,28 @@ class RecordSplitter {
     return true;
   }
 
+  /**
+   * On a line read again after a broken multi-line value: an object or array that starts the line and
+   * was whole inside the broken value (a pretty-printed record swallowed by a truncated one before
+   * it) is a record again, without reading its lines a third time.
+   */
+  private recoverNested(): boolean {
+    if (this.recovery.size === 0) return false;
+    if (this.line >= this.recoverUntil) {
+      this.recovery = new Map();
+      return false;
+    }
+    const text = this.buffer;
+    let start = this.i;
+    while (start < text.length && isBlank(text.charCodeAt(start))) start++;
+    const end = this.recovery.get(start + this.dropped);
+    if (end === undefined) return false;
+    this.held.push({ start, end: end - this.dropped, line: this.line });
+    for (let n = text.indexOf('\n', start); n >= 0 && n < end - this.dropped; n = text.indexOf('\n', n + 1)) this.line++;
+    this.i = end - this.dropped;
+    return true;
+  }
+
   /** Between records. */
   private between(c: number): void {
     if (c === NEWLINE) {
@@ -260,6 +291,8 @@ class RecordSplitter {
           : top === OPEN_BRACKET && (this.expect === Expect.ValueOrClose || this.expect === Expect.CommaOrClose);
         if (!closes) return this.fail(this.i);
         this.stack.pop();
+        const openedAt = this.openedAt.pop()!;
+        if (openedAt >= 0) this.nested.set(openedAt, this.i + 1 + this.dropped);
         this.i++;
         return this.endToken();
       }
@@ -284,10 +317,18 @@ class RecordSplitter {
   }
 
   private open(c: number): void {
+    this.openedAt.push(this.stack.length > 0 && this.startsLine(this.i) ? this.i + this.dropped : -1);
     this.stack.push(c);
     if (this.stack.length > this.depth) this.depth = this.stack.length;
     this.expect = c === OPEN_BRACE ? Expect.KeyOrClose : Expect.ValueOrClose;
     this.i++;
+  }
+
+  /** Whether only blanks stand between the line's start and `index`. */
+  private startsLine(index: number): boolean {
+    let before = index - 1;
+    while (before >= 0 && isBlank(this.buffer.charCodeAt(before))) before--;
+    return before >= 0 && this.buffer.charCodeAt(before) === NEWLINE;
   }
 
   private openString(isKey: boolean): void {
@@ -349,7 +390,7 @@ class RecordSplitter {
   /** A string, scalar or container closed: the value ends when it was the outermost. */
   private endToken(): void {
     if (this.stack.length > 0) { this.expect = Expect.CommaOrClose; return; }
-    const span: Span = { start: this.valueStart, end: this.i, line: this.valueLine, depth: this.depth, keys: this.keys };
+    const span: Span = { start: this.valueStart, end: this.i, line: this.valueLine, counts: { depth: this.depth, keys: this.keys } };
     const multiLine = this.valueLine < this.line;
     this.resetValue();
     if (!this.wholeLines()) return this.emitSpan(span);
@@ -373,6 +414,8 @@ class RecordSplitter {
   private resetValue(): void {
     this.valueStart = -1;
     this.stack = [];
+    this.openedAt = [];
+    if (this.nested.size > 0) this.nested = new Map();
     this.expect = Expect.Value;
     this.inString = false;
     this.escaped = false;
@@ -391,6 +434,7 @@ class RecordSplitter {
       this.held = [];
       this.emitBad(start, lineEnd, this.valueLine);
       this.recoverUntil = this.line;
+      this.recovery = this.nested;
       this.line = this.valueLine + 1;
       this.longLine = false;
       this.resetValue();
@@ -402,7 +446,7 @@ class RecordSplitter {
     // Broken on its own line: the whole line is one bad record, held records included (unless the
     // line turns out longer than HOLD_LIMIT: see skipBadLine).
     this.badStart = this.held[0]?.start ?? this.valueStart;
-    this.badLine = this.valueLine;
+    this.badLine = this.held[0]?.line ?? this.valueLine;
     this.failure = { at, depth: this.stack.length, valueStart: this.valueStart };
     this.resetValue();
     this.i = at;
@@ -476,7 +520,7 @@ class RecordSplitter {
 
   private emitSpan(span: Span): void {
     const text = this.buffer.slice(span.start, span.end);
-    this.emit(text, span.line, parseJson(text, span));
+    this.emit(text, span.line, parseJson(text, span.counts));
   }
 
   /** A bad record; JSON.parse says why (and has the last word: it would keep a valid one). */
