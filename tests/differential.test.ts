@@ -7,6 +7,8 @@ import { ZetaSqlServer } from '../orchestrator/bigquery/zetasql.js';
 import { PACKAGE_ROOT, loadProjectConfig } from '../orchestrator/config.js';
 import { compileProject, type CompiledGraph } from '../orchestrator/dataform/compile.js';
 import { actionsInDependencyOrder } from '../orchestrator/dataform/graph.js';
+import { eventId } from '../orchestrator/events/eventId.js';
+import { parseJson } from '../orchestrator/events/json.js';
 import { targetKey } from '../orchestrator/identifiers.js';
 import { openLocalWarehouse } from '../orchestrator/runner/local.js';
 import { RAW_COLUMNS, Timestamp, type Value } from '../orchestrator/warehouse/warehouse.js';
@@ -125,6 +127,41 @@ describe('models: DuckDB equals ZetaSQL’s reference evaluator, model by model'
       if (model === 'rejected_events') assert.ok(expected.length >= 15, 'the fixture produces rejects');
     });
   }
+
+  // SPEC: a repeated key keeps its first occurrence everywhere. The publisher's event_id is computed
+  // from the object the reader parsed; both engines must store the fields of that same object.
+  test('repeated keys: event_id and the stored fields describe the same object (the first occurrence) on both engines', async () => {
+    const action = actionsInDependencyOrder(graph).find((a) => a.kind === 'table' && a.target.name === 'stg_raw_events')!;
+    const zeta = zetaTables.find((t) => t.name === action.name);
+    assert.ok(zeta, 'stg_raw_events was evaluated on ZetaSQL');
+    const column = (name: string) => zeta.columns.findIndex((c) => c.name === name);
+    const pick = (row: unknown[]) => ['event_id', 'data', 'reject_reason', 'order_id', 'city_code', 'sender_role'].map((name) => canonical(row[column(name)]));
+    const warehouse = await openLocalWarehouse(project, duck.workdir, true);
+    let duckRows: unknown[][];
+    try {
+      const result = await warehouse.query(`SELECT * FROM \`${action.name}\``);
+      duckRows = result.rows.map((row) => zeta.columns.map((c) => row[c.name]));
+    } finally {
+      await warehouse.close();
+    }
+    // The texts where the first occurrence and JSON.parse's last one differ.
+    const repeated = [...new Set(zeta.rows.map((row) => String(row[column('data')])))].filter((data) => {
+      const parsed = parseJson(data);
+      return parsed.error === undefined && JSON.stringify(parsed.value) !== JSON.stringify(JSON.parse(data));
+    });
+    assert.ok(repeated.length >= 4, 'the fixture has repeated keys');
+    for (const data of repeated) {
+      const first = parseJson(data).value as Record<string, unknown>;
+      for (const [engine, rows] of [['ZetaSQL', zeta.rows], ['DuckDB', duckRows]] as const) {
+        const row: string[] | undefined = (rows as unknown[][]).map(pick).find((r) => r[1] === canonical(data));
+        assert.ok(row, `${engine}: a row for ${data}`);
+        assert.equal(row[0], canonical(eventId(first)), `${engine}: event_id of ${data} is the hash of the first occurrences`);
+        if (row[2] !== 'NULL') continue;
+        assert.equal(row[3], canonical(BigInt(String(first.orderId))), `${engine}: order_id of ${data}`);
+        assert.equal(row[4], canonical(typeof first.messageSentTime === 'string' ? null : first.cityCode), `${engine}: city_code of ${data}`);
+      }
+    }
+  });
 });
 
 /**

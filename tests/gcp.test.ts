@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { PubSub } from '@google-cloud/pubsub';
 import { cli, cliOk } from './support/cli.js';
 import { FakeGoogleApis } from './support/fakeGoogle.js';
@@ -225,7 +226,7 @@ describe('sink --target gcp (pull landing)', () => {
         assert.equal(row.insertId, row.json.message_id);
         assert.equal(row.json.subscription_name, 'chat-events-to-raw');
         assert.match(String(row.json.publish_time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
-        assert.equal(JSON.parse(String(row.json.attributes)).source, 'glovo-sample.ndjson');
+        assert.equal(JSON.parse(String(row.json.attributes)).source, pathToFileURL(anchorPath('glovo-sample.ndjson')).href);
       }
       const status = JSON.parse((await cliOk(['status', '--target', 'gcp', '--project', project, '--json'], temp, env)).stdout);
       assert.deepEqual(status.raw, { rows: 6, lastModified: new Date(1700000000000).toISOString() });

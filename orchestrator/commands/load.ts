@@ -1,7 +1,6 @@
-import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { loadRecordsToRaw } from '../events/load.js';
-import { openSourceFile } from '../events/reader.js';
+import { localSourceName, openSourceFile } from '../events/reader.js';
 import { openLocalWarehouse } from '../runner/local.js';
 import { type CommonArgs, contextOf, log, print, printJson, withCommonOptions } from './common.js';
 
@@ -19,7 +18,7 @@ export const loadCommand: CommandModule<object, LoadArgs> = {
     const { stream } = await openSourceFile(args.file);
     const warehouse = await openLocalWarehouse(context.project, context.workdir);
     try {
-      const summary = await loadRecordsToRaw(warehouse, context.project.raw, stream, path.basename(args.file), (n) => {
+      const summary = await loadRecordsToRaw(warehouse, context.project.raw, stream, localSourceName(args.file), (n) => {
         if (process.stderr.isTTY) process.stderr.write(`\rloaded ${n} records`);
       });
       if (process.stderr.isTTY) process.stderr.write('\n');

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Workdir } from '../config.js';
 import { UserError } from '../errors.js';
-import { openSourceFile } from '../events/reader.js';
+import { localSourceName, openSourceFile } from '../events/reader.js';
 import { validateBucketName } from '../identifiers.js';
 
 /** Where an ingest reads from: a local path, or an object in a bucket. */
@@ -16,7 +16,7 @@ export function parseSource(input: string): Source {
   const match = /^gs:\/\/([^/]+)\/(.+)$/.exec(input);
   if (input.startsWith('gs://') && !match) throw new UserError(`expected gs://BUCKET/OBJECT, got ${input}`);
   if (match) return { kind: 'object', bucket: validateBucketName(match[1]!, input), object: match[2]!, name: input };
-  return { kind: 'file', path: input, name: path.basename(input) };
+  return { kind: 'file', path: input, name: localSourceName(input) };
 }
 
 function validateObjectName(object: string): string {

@@ -5,6 +5,7 @@ import { after } from 'node:test';
 import { Readable } from 'node:stream';
 import { PACKAGE_ROOT, loadProjectConfig, resolveWorkdir, type ProjectConfig, type Workdir } from '../../orchestrator/config.js';
 import type { CompiledGraph } from '../../orchestrator/dataform/compile.js';
+import { parseJson } from '../../orchestrator/events/json.js';
 import { toEventMessage } from '../../orchestrator/events/message.js';
 import { readRecords } from '../../orchestrator/events/reader.js';
 import { ndjsonLine } from '../../orchestrator/output/format.js';
@@ -36,8 +37,7 @@ let messageCounter = 0;
 /** A delivery as the publisher makes it: data is the text, attributes carry SPEC's event_id when JSON. */
 export function delivery(data: string | object, publishTime: string, extra: Partial<Delivery> = {}): Delivery {
   const text = typeof data === 'string' ? data : JSON.stringify(data);
-  let value: unknown;
-  try { value = JSON.parse(text); } catch { value = undefined; }
+  const { value } = parseJson(text);
   const message = toEventMessage({ text, position: ++messageCounter, line: messageCounter, value }, 'test.json');
   return { data: text, publishTime, messageId: `m-${messageCounter}`, attributes: message.attributes, ...extra };
 }
