@@ -349,10 +349,10 @@ describe('the source attribute: a local file is identified as fully as a bucket 
     const workdir = path.join(temp, 'same-name');
     for (const dir of ['a', 'b', 'a']) await cliOk(['load', path.join(temp, dir, 'notjson.txt'), '--workdir', workdir], temp);
     await cliOk(['transform', '--workdir', workdir], temp);
-    const rejects = JSON.parse((await cliOk(['query', 'SELECT reason, source, position FROM chat_models.rejected_events ORDER BY source', '--workdir', workdir, '--json'], temp)).stdout);
+    const rejects = JSON.parse((await cliOk(['query', 'SELECT reason, source_uri, position FROM chat_models.rejected_events ORDER BY source_uri', '--workdir', workdir, '--json'], temp)).stdout);
     assert.deepEqual(rejects, [
-      { reason: 'invalid_json', source: localSourceName(path.join(temp, 'a', 'notjson.txt')), position: 1 },
-      { reason: 'invalid_json', source: localSourceName(path.join(temp, 'b', 'notjson.txt')), position: 1 },
+      { reason: 'invalid_json', source_uri: localSourceName(path.join(temp, 'a', 'notjson.txt')), position: 1 },
+      { reason: 'invalid_json', source_uri: localSourceName(path.join(temp, 'b', 'notjson.txt')), position: 1 },
     ]);
   });
 });

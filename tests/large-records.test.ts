@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MAX_RECORD_BYTES } from '../orchestrator/events/message.js';
+import { localSourceName } from '../orchestrator/events/reader.js';
 import { cli, cliOk } from './support/cli.js';
 import { message, order } from './support/fixtures.js';
 
@@ -64,6 +65,6 @@ describe('records up to and over Pub/Sub\'s message limit', () => {
     const loaded = JSON.parse((await cliOk(['load', file, '--workdir', workdir, '--json'], temp)).stdout);
     assert.equal(loaded.tooLarge, 1);
     await cliOk(['transform', '--workdir', workdir], temp);
-    await assertWarehouse(workdir, 'large.ndjson');
+    await assertWarehouse(workdir, localSourceName(file));
   });
 });
