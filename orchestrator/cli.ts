@@ -15,9 +15,11 @@ import { testCommand } from './commands/test.js';
 import { assertCommand, transformCommand } from './commands/transform.js';
 import { upCommand } from './commands/up.js';
 import { uploadCommand } from './commands/upload.js';
+import { terminalSafe } from './output/format.js';
 
 function fail(error: unknown): never {
-  const message = errorMessage(error);
+  // Messages can quote data (a DuckDB error quotes the value it choked on): no control characters reach the terminal.
+  const message = errorMessage(error).split('\n').map(terminalSafe).join('\n');
   process.stderr.write(`orchestrator: ${message}\n`);
   if (!(error instanceof UserError) && process.env.ORCHESTRATOR_DEBUG && error instanceof Error) {
     process.stderr.write(`${error.stack}\n`);
@@ -26,6 +28,13 @@ function fail(error: unknown): never {
 }
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';
+
+// A reader that stops early (`| head`) closes the pipe: like any Unix filter, the command then ends
+// quietly with success instead of an EPIPE stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  fail(error);
+});
 
 try {
   await yargs(hideBin(process.argv))
@@ -48,7 +57,8 @@ try {
     .command(checkCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
-    .fail((message, error) => fail(error ?? new UserError(`${message}\nsee 'orchestrator --help'`, 2)))
+    // Usage errors (unknown flags, and the coerce checks of flag values) are YErrors: exit 2.
+    .fail((message, error) => fail(error && error.name !== 'YError' ? error : new UserError(`${message} (see --help)`, 2)))
     .help()
     .version(false)
     .wrap(Math.min(110, process.stdout.columns ?? 110))

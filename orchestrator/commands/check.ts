@@ -8,7 +8,7 @@ import { compileProject } from '../dataform/compile.js';
 import { UserError } from '../errors.js';
 import { targetKey } from '../identifiers.js';
 import { textTable } from '../output/format.js';
-import { type CommonArgs, type Context, contextOf, log, print, printJson, shortName, withCommonOptions } from './common.js';
+import { type CommonArgs, type Context, contextOf, log, positiveNumber, print, printJson, shortName, withCommonOptions, withVarsOption } from './common.js';
 
 interface CheckArgs extends CommonArgs {
   vars?: string[];
@@ -24,13 +24,12 @@ export const checkCommand: CommandModule<object, CheckArgs> = {
   command: 'check',
   describe: "Analyse every BigQuery statement a 'dataform run' would execute with ZetaSQL (BigQuery's SQL front end), offline; with --cost, estimate the bytes the next run would scan and bill",
   builder: (yargs) =>
-    withCommonOptions(yargs)
-      .option('vars', { type: 'string', array: true, describe: 'Override Dataform vars: key=value[,key=value]' })
+    withVarsOption(withCommonOptions(yargs))
       .option('cost', {
         type: 'boolean', default: false,
         describe: "Estimate the BigQuery bytes each statement of the next run reads and bills: the run is replayed on a copy of the local warehouse (--workdir), which is left unchanged",
       })
-      .option('block-mb', { type: 'number', default: DEFAULT_BLOCK_BYTES / MB, describe: 'With --cost: the assumed size of a clustered block, in MB (BigQuery does not document it)' })
+      .option('block-mb', { type: 'number', coerce: positiveNumber('block-mb'), default: DEFAULT_BLOCK_BYTES / MB, describe: 'With --cost: the assumed size of a clustered block, in MB (BigQuery does not document it)' })
       .option('full-refresh', { type: 'boolean', default: false, describe: 'With --cost: estimate a --full-refresh run' }),
   handler: async (args) => {
     const context = contextOf(args);
@@ -90,9 +89,7 @@ function costRows(estimate: RunEstimate): Record<string, string>[] {
 }
 
 async function costHandler(args: CheckArgs, { project, workdir, json }: Context): Promise<void> {
-  const blockMb = args['block-mb'];
-  if (!Number.isFinite(blockMb) || blockMb <= 0) throw new UserError(`--block-mb must be a positive number of MB, not ${String(blockMb)}`);
-  const blockBytes = Math.round(blockMb * MB);
+  const blockBytes = Math.round(args['block-mb'] * MB);
   const vars = parseVars(args.vars);
   const server = await ZetaSqlServer.start();
   let estimate: RunEstimate;
@@ -127,7 +124,7 @@ async function costHandler(args: CheckArgs, { project, workdir, json }: Context)
     print(textTable(['action', 'purpose', 'table', 'partitions', 'blocks', 'MB read', 'MB DML', 'MB billed'], costRows(estimate)));
     const read = estimate.statements.reduce((sum, s) => sum + s.scans.reduce((t, c) => t + c.bytes, 0), 0);
     print(`total: ${estimate.statements.length} statements, ${mb(read)} MB read, ${mb(estimate.bytes - read)} MB of partitions a MERGE may update, ${mb(estimate.billedBytes)} MB billed`);
-    log(`estimated on a copy of ${workdir.warehouseFile} (left unchanged); blocks of ${blockMb} MB, at least ${MIN_BILLED_BYTES_PER_TABLE / MB} MB billed per table referenced`);
+    log(`estimated on a copy of ${workdir.warehouseFile} (left unchanged); blocks of ${args['block-mb']} MB, at least ${MIN_BILLED_BYTES_PER_TABLE / MB} MB billed per table referenced`);
   }
   for (const action of failedActions) log(`the local replay of ${shortName(action.name)} failed: ${action.error ?? 'unknown error'}; statements after it are not estimated`);
   if (errors.length) log(`${errors.length} statement(s) could not be estimated (first: ${shortName(errors[0]!.action)} ${errors[0]!.purpose}: ${errors[0]!.error})`);

@@ -1,12 +1,12 @@
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
-import type { Writable } from 'node:stream';
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import type { CommandModule } from 'yargs';
-import { UserError } from '../errors.js';
+import { UserError, errorMessage } from '../errors.js';
 import { type Target, validateIdentifier } from '../identifiers.js';
 import { CONVERSATION_COLUMNS, FINAL_TABLE } from '../contract.js';
 import { csvLine, ndjsonLine } from '../output/format.js';
-import { openLocalWarehouse } from '../runner/local.js';
+import { openSandboxedWarehouse } from '../runner/local.js';
+import type { Row } from '../warehouse/warehouse.js';
 import { type CommonArgs, contextOf, log, withCommonOptions } from './common.js';
 
 interface ExportArgs extends CommonArgs {
@@ -22,42 +22,52 @@ function resolveTable(name: string, database: string, defaultDataset: string): T
   return { database, schema: validateIdentifier('dataset', schema!, 'the table argument'), name: validateIdentifier('table', table!, 'the table argument') };
 }
 
-async function write(out: Writable, text: string): Promise<void> {
-  if (!out.write(text)) await once(out, 'drain');
-}
-
 export const exportCommand: CommandModule<object, ExportArgs> = {
   command: 'export <table>',
-  describe: 'Write a table of the local warehouse as NDJSON or CSV (customer_courier_conversations in SPEC format)',
+  describe: 'Write a table of the local warehouse as NDJSON or CSV (customer_courier_conversations in SPEC format), streamed',
   builder: (yargs) =>
     withCommonOptions(yargs)
       .positional('table', { type: 'string', demandOption: true, describe: 'NAME (in the models dataset) or DATASET.NAME' })
       .option('format', { choices: ['ndjson', 'csv'] as const, default: 'ndjson' as const, describe: 'Output format' })
-      .option('output', { alias: 'o', type: 'string', describe: 'File to write (default: stdout)' }),
+      .option('output', { alias: 'o', type: 'string', describe: 'File to write (default: stdout); written whole or not at all' }),
   handler: async (args) => {
     const context = contextOf(args);
     const target = resolveTable(args.table, context.project.database, context.project.modelsDataset);
-    const warehouse = await openLocalWarehouse(context.project, context.workdir, true);
+    const warehouse = await openSandboxedWarehouse(context.project, context.workdir);
     try {
       if (!(await warehouse.relationKind(target))) throw new UserError(`no table ${target.schema}.${target.name} in the local warehouse: run 'orchestrator transform' first`);
       const available = await warehouse.columnNames(target);
       const isFinalTable = target.name === FINAL_TABLE && target.schema === context.project.modelsDataset;
       const columns = isFinalTable ? CONVERSATION_COLUMNS : available;
-      const orderBy = available.includes('order_id') ? 'order_id' : available[0]!;
-      const list = columns.map((c) => `\`${c}\``).join(', ');
-      const { rows } = await warehouse.query(
-        `SELECT ${list} FROM \`${target.database}.${target.schema}.${target.name}\` ORDER BY "${orderBy}"`,
-      );
-      const out: Writable = args.output ? createWriteStream(args.output) : process.stdout;
-      if (args.format === 'csv') await write(out, `${columns.join(',')}\n`);
-      for (const row of rows) {
-        await write(out, `${args.format === 'csv' ? csvLine(columns.map((c) => row[c] ?? null)) : ndjsonLine(row, columns)}\n`);
+      // By order_id, then every column: the same table always exports the same bytes (stg_events has many rows per order).
+      const orderBy = [...new Set([...(available.includes('order_id') ? ['order_id'] : []), ...available])];
+      const quote = (c: string) => `\`${c}\``;
+      const sql = `SELECT ${columns.map(quote).join(', ')} FROM ${quote(`${target.database}.${target.schema}.${target.name}`)} ORDER BY ${orderBy.map(quote).join(', ')}`;
+      const line = (row: Row) => (args.format === 'csv' ? csvLine(columns.map((c) => row[c] ?? null)) : ndjsonLine(row, columns));
+      let count = 0;
+      // One chunk of rows in memory at a time, written as the output drains (DuckDB spills the sort).
+      async function* text() {
+        if (args.format === 'csv') yield `${columns.join(',')}\n`;
+        for await (const rows of warehouse.streamRows(sql)) {
+          count += rows.length;
+          yield `${rows.map(line).join('\n')}\n`;
+        }
       }
-      if (args.output) {
-        out.end();
-        await once(out, 'finish');
-        log(`wrote ${rows.length} rows of ${target.schema}.${target.name} to ${args.output}`);
+      if (!args.output) {
+        await pipeline(text, process.stdout, { end: false });
+        return;
       }
+      // Written beside the output and renamed when complete: a failed export leaves no partial file.
+      const partial = `${args.output}.partial-${process.pid}`;
+      try {
+        await pipeline(text, createWriteStream(partial));
+        renameSync(partial, args.output);
+      } catch (error) {
+        rmSync(partial, { force: true });
+        if ((error as NodeJS.ErrnoException).syscall) throw new UserError(`cannot write ${args.output}: ${errorMessage(error).replace(/, \w+ '.*'$/, '')}`);
+        throw error;
+      }
+      log(`wrote ${count} rows of ${target.schema}.${target.name} to ${args.output}`);
     } finally {
       await warehouse.close();
     }

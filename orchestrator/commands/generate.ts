@@ -1,8 +1,7 @@
 import type { CommandModule } from 'yargs';
-import { UserError } from '../errors.js';
 import { generateEvents } from '../generate/generator.js';
 import { Progress } from '../output/progress.js';
-import { print, printJson } from './common.js';
+import { print, printJson, share, wholeNumber } from './common.js';
 
 interface GenerateArgs {
   conversations: number;
@@ -21,17 +20,16 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
   describe: 'Write synthetic chat events (NDJSON) shaped like the challenge, deterministic for a seed',
   builder: (yargs) =>
     yargs
-      .option('conversations', { type: 'number', demandOption: true, describe: 'Conversations to generate (2-5 messages and one order event each)' })
-      .option('seed', { type: 'number', default: 1, describe: 'Random seed: the same seed gives the same file' })
+      .option('conversations', { type: 'number', demandOption: true, coerce: wholeNumber('conversations', 1), describe: 'Conversations to generate (2-5 messages and one order event each)' })
+      .option('seed', { type: 'number', default: 1, coerce: wholeNumber('seed', 0), describe: 'Random seed: the same seed gives the same file' })
       .option('start', { type: 'string', default: '2024-02-01T10:00:00Z', describe: 'Time of the first message' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'File to write' })
-      .option('duplicates', { type: 'number', default: 0, describe: 'Share of events repeated later with keys reordered (0-1)' })
-      .option('late', { type: 'number', default: 0, describe: 'Share of events written 10-60 minutes late (0-1)' })
-      .option('bad-lines', { type: 'number', default: 0, describe: 'Share of conversations followed by an invalid line (0-1)' })
-      .option('first-conversation', { type: 'number', default: 0, describe: 'Number conversations from here: order ids continue those of an earlier file (new orders, as in production)' })
+      .option('duplicates', { type: 'number', default: 0, coerce: share('duplicates'), describe: 'Share of events repeated later with keys reordered (0-1)' })
+      .option('late', { type: 'number', default: 0, coerce: share('late'), describe: 'Share of events written 10-60 minutes late (0-1)' })
+      .option('bad-lines', { type: 'number', default: 0, coerce: share('bad-lines'), describe: 'Share of conversations followed by an invalid line (0-1)' })
+      .option('first-conversation', { type: 'number', default: 0, coerce: wholeNumber('first-conversation', 0), describe: 'Number conversations from here: order ids continue those of an earlier file (new orders, as in production)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print structured JSON on stdout' }),
   handler: async (args) => {
-    if (!Number.isInteger(args.seed)) throw new UserError('--seed must be an integer');
     const progress = new Progress(`generating ${args.output}`);
     const summary = await generateEvents(args.output, {
       conversations: args.conversations, seed: args.seed, start: new Date(args.start),

@@ -7,7 +7,7 @@ import { gcpClients } from '../gcp/clients.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import { openGcsObject } from '../gcp/storage.js';
 import { LocalBuckets, openSource } from '../storage/bucket.js';
-import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, positiveNumber, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 interface IngestArgs extends CommonArgs, TargetArgs {
   input: string;
@@ -32,10 +32,9 @@ export const ingestCommand: CommandModule<object, IngestArgs> = {
   builder: (yargs) =>
     withTargetOptions(withCommonOptions(yargs))
       .option('input', { type: 'string', demandOption: true, describe: 'PATH or gs://BUCKET/OBJECT (locally: the bucket folder)' })
-      .option('replay-speed', { type: 'number', describe: 'Pace events by messageSentTime, X times faster than real time' }),
+      .option('replay-speed', { type: 'number', coerce: positiveNumber('replay-speed'), describe: 'Pace events by messageSentTime, X times faster than real time' }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
-    if (args['replay-speed'] !== undefined && !(args['replay-speed'] > 0)) throw new UserError('--replay-speed must be a positive number');
     const controller = new AbortController();
     process.once('SIGINT', () => { log('interrupted: finishing the messages in flight'); controller.abort(); });
     let progress: Progress | undefined;

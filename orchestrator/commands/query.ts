@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { UserError, errorMessage } from '../errors.js';
 import { plainRow, textTable } from '../output/format.js';
-import { openLocalWarehouse } from '../runner/local.js';
-import { type CommonArgs, contextOf, print, printJson, withCommonOptions } from './common.js';
+import { openSandboxedWarehouse } from '../runner/local.js';
+import { type CommonArgs, contextOf, log, print, printJson, wholeNumber, withCommonOptions } from './common.js';
 
 interface QueryArgs extends CommonArgs {
   sql: string;
@@ -11,20 +11,26 @@ interface QueryArgs extends CommonArgs {
 
 export const queryCommand: CommandModule<object, QueryArgs> = {
   command: 'query <sql>',
-  describe: 'Run read-only SQL on the local warehouse (DuckDB dialect; `project.dataset.table` names work) and print a table',
+  describe: 'Run one read-only SELECT on the local warehouse (DuckDB dialect; `dataset.table` names work) and print a table; no file, network or settings access',
   builder: (yargs) =>
     withCommonOptions(yargs)
-      .positional('sql', { type: 'string', demandOption: true, describe: 'The query' })
-      .option('limit', { type: 'number', default: 100, describe: 'Rows to print at most' }),
+      .positional('sql', { type: 'string', demandOption: true, describe: 'One SELECT (or WITH, VALUES, FROM, SHOW, DESCRIBE) statement' })
+      .option('limit', { type: 'number', default: 100, coerce: wholeNumber('limit', 0), describe: 'Rows to print at most' }),
   handler: async (args) => {
     const context = contextOf(args);
-    const warehouse = await openLocalWarehouse(context.project, context.workdir, true);
+    const warehouse = await openSandboxedWarehouse(context.project, context.workdir);
     try {
-      const result = await warehouse.query(args.sql, args.limit).catch((error: unknown) => {
-        throw new UserError(`query failed: ${errorMessage(error)}`);
+      const result = await warehouse.queryUntrusted(args.sql, args.limit).catch((error: unknown) => {
+        // DuckDB's first line says what is wrong; the rest repeats the SQL.
+        throw new UserError(`query failed: ${errorMessage(error).split('\n')[0]}`);
       });
-      if (context.json) printJson(result.rows.map(plainRow));
-      else print(`${textTable(result.columns, result.rows)}\n(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`);
+      const more = result.more ? ` shown; more with a higher --limit` : '';
+      if (context.json) {
+        printJson(result.rows.map(plainRow));
+        if (more) log(`${result.rows.length} rows${more}`);
+      } else {
+        print(`${textTable(result.columns, result.rows)}\n(${result.rows.length} row${result.rows.length === 1 ? '' : 's'}${more})`);
+      }
     } finally {
       await warehouse.close();
     }

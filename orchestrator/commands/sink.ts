@@ -6,7 +6,7 @@ import { gcpClients } from '../gcp/clients.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import { sinkToBigQuery } from '../gcp/sink.js';
 import type { SinkSummary } from '../pubsub/sink.js';
-import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, positiveNumber, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 interface SinkArgs extends CommonArgs, TargetArgs {
   'until-idle': boolean;
@@ -19,7 +19,7 @@ export const sinkCommand: CommandModule<object, SinkArgs> = {
   builder: (yargs) =>
     withTargetOptions(withCommonOptions(yargs))
       .option('until-idle', { type: 'boolean', default: false, describe: 'Return once the subscription has been empty for --idle-seconds' })
-      .option('idle-seconds', { type: 'number', default: 5, describe: 'Seconds of emptiness that count as idle' }),
+      .option('idle-seconds', { type: 'number', default: 5, coerce: positiveNumber('idle-seconds'), describe: 'Seconds of emptiness that count as idle' }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
     const controller = new AbortController();

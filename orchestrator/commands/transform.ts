@@ -10,7 +10,7 @@ import type { Selection } from '../dataform/graph.js';
 import { plainRow, textTable } from '../output/format.js';
 import { transformLocal } from '../runner/local.js';
 import type { ActionResult, RunSummary } from '../runner/run.js';
-import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, shortName, withCommonOptions, withTargetOptions } from './common.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, shortName, withCommonOptions, withTargetOptions, withVarsOption } from './common.js';
 
 interface TransformArgs extends CommonArgs, TargetArgs {
   'dry-run': boolean;
@@ -58,14 +58,13 @@ export function summaryJson(summary: RunSummary & { compileSeconds: number }) {
 }
 
 export function selectionOptions<T>(yargs: import('yargs').Argv<T>) {
-  return withTargetOptions(yargs)
+  return withVarsOption(withTargetOptions(yargs))
     .option('dry-run', { type: 'boolean', default: false, describe: "With --target gcp: Dataform's own --dry-run (BigQuery validates each statement and estimates its bytes; nothing is written). Offline: 'orchestrator check --cost'" })
     .option('print-command', { type: 'boolean', default: false, describe: 'With --target gcp: print the dataform run command instead of running it' })
     .option('actions', { type: 'string', array: true, describe: 'Run only these actions (name, dataset.name or project.dataset.name)' })
     .option('tags', { type: 'string', array: true, describe: 'Run only actions with these tags' })
     .option('include-deps', { type: 'boolean', default: false, describe: 'Also run the dependencies of the selected actions' })
-    .option('include-dependents', { type: 'boolean', default: false, describe: 'Also run the actions that depend on the selected ones' })
-    .option('vars', { type: 'string', array: true, describe: 'Override Dataform vars: key=value[,key=value]' });
+    .option('include-dependents', { type: 'boolean', default: false, describe: 'Also run the actions that depend on the selected ones' });
 }
 
 export function selectionOf(args: Omit<TransformArgs, 'full-refresh'>): Selection {

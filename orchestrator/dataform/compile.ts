@@ -150,10 +150,14 @@ export async function compileProject(projectDir: string, vars: Vars): Promise<Co
     const detail = (stderr || stdout).replace(/\x1b\[[0-9;]*m/g, '').trim().split('\n')[0] ?? '';
     throw new UserError(`dataform compile failed (exit ${code}): ${detail}`);
   }
-  const errors = graph.graphErrors?.compilationErrors ?? [];
+  const all = graph.graphErrors?.compilationErrors ?? [];
+  // An include that throws (a bad var) makes every file using it fail too: its own error says why.
+  const inIncludes = all.filter((e) => e.fileName?.startsWith('includes/'));
+  const errors = inIncludes.length > 0 ? inIncludes : all;
   if (errors.length > 0) {
-    const lines = errors.map((e) => `  ${e.fileName ?? '?'}: ${e.message ?? e.stack ?? 'unknown error'}`);
-    throw new UserError(`dataform compile found ${errors.length} error(s):\n${lines.join('\n')}`);
+    const lines = errors.map((e) => `${e.fileName ?? '?'}: ${e.message ?? e.stack ?? 'unknown error'}`);
+    if (lines.length === 1) throw new UserError(`dataform compile failed: ${lines[0]}`);
+    throw new UserError(`dataform compile found ${errors.length} errors:\n${lines.map((l) => `  ${l}`).join('\n')}`);
   }
   return graph;
 }

@@ -32,13 +32,27 @@ export function csvLine(values: Value[]): string {
   return values.map(csvField).join(',');
 }
 
-/** A plain aligned table for terminals; NULL shows as NULL. */
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+
+/**
+ * Text safe to print on a terminal: control characters (C0, DEL, C1: escape sequences, carriage
+ * returns), the line separators and the bidirectional overrides are written as JSON-style escapes,
+ * and so is the backslash, so what is shown reads back unambiguously.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\\\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) =>
+    NAMED_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A plain aligned table for terminals; NULL shows as NULL, control characters escaped (terminalSafe). */
 export function textTable(columns: string[], rows: Row[]): string {
-  const cells = rows.map((row) => columns.map((c) => (row[c] === null || row[c] === undefined ? 'NULL' : textValue(row[c]!))));
-  const widths = columns.map((c, i) => Math.min(60, Math.max(c.length, ...cells.map((r) => r[i]!.length))));
+  const header = columns.map(terminalSafe);
+  const cells = rows.map((row) => columns.map((c) => (row[c] === null || row[c] === undefined ? 'NULL' : terminalSafe(textValue(row[c]!)))));
+  // A loop, not Math.max(...cells): a spread of many rows overflows the call stack.
+  const widths = header.map((c, i) => Math.min(60, cells.reduce((width, r) => Math.max(width, r[i]!.length), c.length)));
   const clip = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width));
   const line = (values: string[]) => values.map((v, i) => clip(v, widths[i]!)).join('  ').trimEnd();
-  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
 /** A row as plain JSON-serialisable values (for --json summaries; exports use ndjsonLine). */

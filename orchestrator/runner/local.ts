@@ -3,11 +3,17 @@ import path from 'node:path';
 import { compileProject, type CompiledGraph } from '../dataform/compile.js';
 import { actionsInDependencyOrder, selectActions, type Selection } from '../dataform/graph.js';
 import type { ProjectConfig, Workdir } from '../config.js';
+import { UserError } from '../errors.js';
 import { DuckDbWarehouse } from '../warehouse/duckdb.js';
 import { runActions, type ActionResult, type RunSummary } from './run.js';
 
 export async function openLocalWarehouse(project: ProjectConfig, workdir: Workdir, readOnly = false, profileFile?: string): Promise<DuckDbWarehouse> {
-  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, readOnly, memoryLimit: process.env.ORCHESTRATOR_DUCKDB_MEMORY, profileFile });
+  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, readOnly, profileFile });
+}
+
+/** The warehouse for SQL a user typed and for exports: read-only, no file, network or settings access. */
+export async function openSandboxedWarehouse(project: ProjectConfig, workdir: Workdir): Promise<DuckDbWarehouse> {
+  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, sandbox: true });
 }
 
 /** Compiles the Dataform project with `engine=duckdb` (plus any var overrides). */
@@ -33,7 +39,16 @@ export async function transformLocal(options: LocalTransformOptions): Promise<Ru
   const compileStarted = performance.now();
   const graph = options.graph ?? (await compileForDuckDb(options.project, options.vars));
   const compileSeconds = (performance.now() - compileStarted) / 1000;
-  const actions = selectActions(actionsInDependencyOrder(graph), options.selection ?? {});
+  const ordered = actionsInDependencyOrder(graph);
+  const selection = options.selection ?? {};
+  for (const tag of selection.tags ?? []) {
+    if (!ordered.some((a) => a.tags.includes(tag))) {
+      throw new UserError(`no action has the tag ${tag} (tags: ${[...new Set(ordered.flatMap((a) => a.tags))].sort().join(', ')})`);
+    }
+  }
+  const actions = selectActions(ordered, selection);
+  // Nothing to run is a mistake in the selection, not a successful run to record as the last one.
+  if (actions.length === 0) throw new UserError(`the selection matches no action to run${selection.assertionsOnly ? ' (no assertion depends on it)' : ''}`);
   const warehouse = await openLocalWarehouse(options.project, options.workdir, false, options.profileFile);
   try {
     await warehouse.ensureRawTable(options.project.raw);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   BOOLEAN,
@@ -10,11 +10,13 @@ import {
   DuckDBTypeId,
   type DuckDBResultReader,
   type DuckDBValue,
+  StatementType,
   TIMESTAMPTZ,
   VARCHAR,
 } from '@duckdb/node-api';
 import { UserError, errorMessage } from '../errors.js';
 import type { Target } from '../identifiers.js';
+import { memoryLimit } from './memory.js';
 import type { Block, TableLayout } from '../bigquery/cost.js';
 import type { Scalar } from '../bigquery/scans.js';
 import { RAW_COLUMNS, Timestamp, rawPartitionsTarget, type QueryResult, type RawRow, type Row, type TableOptions, type Value, type Warehouse } from './warehouse.js';
@@ -113,29 +115,39 @@ function toValue(value: DuckDBValue, typeId: DuckDBTypeId): Value {
   return String(value);
 }
 
-function readRows(reader: DuckDBResultReader): QueryResult {
-  const columns = reader.columnNames();
-  const typeIds = reader.columnTypes().map((t) => t.typeId);
-  const rows = reader.getRows().map((values) => {
+function toRows(values: DuckDBValue[][], columns: string[], typeIds: DuckDBTypeId[]): Row[] {
+  return values.map((rowValues) => {
     const row: Row = {};
-    values.forEach((value, i) => { row[columns[i]!] = toValue(value, typeIds[i]!); });
+    rowValues.forEach((value, i) => { row[columns[i]!] = toValue(value, typeIds[i]!); });
     return row;
   });
-  return { columns, rows };
+}
+
+function readRows(reader: DuckDBResultReader, limit?: number): QueryResult {
+  const columns = reader.columnNames();
+  const values = reader.getRows();
+  return { columns, rows: toRows(limit === undefined ? values : values.slice(0, limit), columns, reader.columnTypes().map((t) => t.typeId)) };
 }
 
 export interface DuckDbOptions {
   /** The project id the DuckDB file is attached as, so BigQuery's three-part names resolve. */
   database: string;
   readOnly?: boolean;
-  /** DuckDB's memory_limit, e.g. '512MB'. */
+  /**
+   * For SQL a user typed (`query`) and exports: read-only, and no file, network, extension or
+   * settings access once the warehouse is attached (see queryUntrusted).
+   */
+  sandbox?: boolean;
+  /** DuckDB's memory_limit, e.g. '4GB'; default: memoryLimit(). */
   memoryLimit?: string;
   /** Profile the models' statements through this file, counting the rows each table scan reads. */
   profileFile?: string;
 }
 
-/** Keeps a million-event full refresh near 700 MB of RSS at no cost in speed (measured). */
-const DEFAULT_MEMORY_LIMIT = '512MB';
+/** What a user's query returned: at most the rows asked for, and whether there were more. */
+export interface UserQueryResult extends QueryResult {
+  more: boolean;
+}
 
 /** The local warehouse: one DuckDB file in the work directory, in UTC, one schema per dataset. */
 export class DuckDbWarehouse implements Warehouse {
@@ -147,6 +159,7 @@ export class DuckDbWarehouse implements Warehouse {
   private constructor(
     private readonly connection: DuckDBConnection,
     private readonly instance: DuckDBInstance,
+    private readonly sandboxed: boolean,
     private readonly profileFile?: string,
   ) {}
 
@@ -166,38 +179,48 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   static async open(file: string, options: DuckDbOptions): Promise<DuckDbWarehouse> {
-    mkdirSync(path.dirname(file), { recursive: true });
-    const instance = await DuckDBInstance.create(':memory:');
+    const readOnly = Boolean(options.readOnly || options.sandbox);
+    // Reading never creates the work directory: a mistyped --workdir says so and leaves nothing behind.
+    if (readOnly && !existsSync(file)) throw new UserError(`no warehouse at ${file}: run 'orchestrator transform' (or load data) first`);
+    if (!readOnly) mkdirSync(path.dirname(file), { recursive: true });
+    const limit = options.memoryLimit ?? memoryLimit();
+    // A sandbox never downloads or loads an extension on its own (INSTALL/LOAD are refused anyway).
+    const config: Record<string, string> = options.sandbox ? { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' } : {};
+    const instance = await DuckDBInstance.create(':memory:', config);
     const connection = await instance.connect();
     try {
       await connection.run(`SET TimeZone = 'UTC'`);
       // Bounded memory, spilling to the work directory beyond it; exports sort explicitly, so
       // insertion order need not be kept (which lets large CREATE TABLE AS stream).
-      await connection.run(`SET memory_limit = ${quoteLiteral(options.memoryLimit ?? DEFAULT_MEMORY_LIMIT)}`);
+      await connection.run(`SET memory_limit = ${quoteLiteral(limit)}`);
       await connection.run(`SET temp_directory = ${quoteLiteral(path.join(path.dirname(file), 'duckdb-tmp'))}`);
       await connection.run(`SET preserve_insertion_order = false`);
       connection.registerScalarFunction(strictJsonValid);
       await connection.run(
-        `ATTACH ${quoteLiteral(file)} AS ${quoteIdentifier(options.database)}${options.readOnly ? ' (READ_ONLY)' : ''}`,
+        `ATTACH ${quoteLiteral(file)} AS ${quoteIdentifier(options.database)}${readOnly ? ' (READ_ONLY)' : ''}`,
       );
       await connection.run(`USE ${quoteIdentifier(options.database)}`);
       if (options.profileFile) {
         await connection.run(`SET enable_profiling = 'json'`);
         await connection.run(`SET profiling_output = ${quoteLiteral(options.profileFile)}`);
       }
+      if (options.sandbox) {
+        // From here on no statement can open a file or URL (read_csv, COPY, ATTACH, INSTALL), and
+        // no setting can change, these two included: spilling to temp_directory still works.
+        await connection.run(`SET enable_external_access = false`);
+        await connection.run(`SET lock_configuration = true`);
+      }
     } catch (error) {
       connection.closeSync();
       instance.closeSync();
       const message = errorMessage(error);
-      if (/lock/i.test(message)) {
+      if (/Could not set lock|Conflicting lock/i.test(message)) {
         throw new UserError(`the warehouse ${file} is in use by another process; wait for it to finish (${message.split('\n')[0]})`);
       }
-      if (options.readOnly && /does not exist|No such file/i.test(message)) {
-        throw new UserError(`no warehouse at ${file}: run 'orchestrator transform' (or load data) first`);
-      }
+      if (/Out of Memory/i.test(message)) throw new UserError(`the memory limit ${limit} is too small to open the warehouse: raise --memory`);
       throw error;
     }
-    return new DuckDbWarehouse(connection, instance, options.profileFile);
+    return new DuckDbWarehouse(connection, instance, Boolean(options.sandbox), options.profileFile);
   }
 
   async ensureDataset(database: string, schema: string): Promise<void> {
@@ -347,10 +370,42 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async query(sql: string, limit?: number): Promise<QueryResult> {
-    const translated = bigQueryLexicalToDuckDb(sql).trim().replace(/;\s*$/, '');
-    const isQuery = /^\(*\s*(SELECT|WITH|FROM|VALUES|TABLE)\b/i.test(translated);
-    const bounded = limit === undefined || !isQuery ? translated : `SELECT * FROM (${translated}) LIMIT ${Math.max(0, Math.floor(limit))}`;
-    return readRows(await this.connection.runAndReadAll(bounded));
+    const translated = bigQueryLexicalToDuckDb(sql);
+    if (limit === undefined) return readRows(await this.connection.runAndReadAll(translated));
+    // Streamed and read only as far as the limit: the SQL is never wrapped or rewritten.
+    return readRows(await this.connection.streamAndReadUntil(translated, limit), limit);
+  }
+
+  /**
+   * SQL a user typed, on a sandboxed warehouse: exactly one statement, and DuckDB must classify it
+   * as a SELECT (WITH, VALUES, FROM-first, TABLE, SHOW, DESCRIBE, PRAGMA that read); the sandbox
+   * itself refuses file, network and settings access. Returns the first `limit` rows.
+   */
+  async queryUntrusted(sql: string, limit: number): Promise<UserQueryResult> {
+    if (!this.sandboxed) throw new Error('queryUntrusted needs a warehouse opened with sandbox: true');
+    const statements = await this.connection.extractStatements(bigQueryLexicalToDuckDb(sql));
+    if (statements.count !== 1) throw new UserError(`one statement at a time, got ${statements.count}`);
+    const prepared = await statements.prepare(0);
+    try {
+      if (prepared.statementType !== StatementType.SELECT) {
+        throw new UserError(`the warehouse is read-only here: only a SELECT runs, not ${StatementType[prepared.statementType] ?? 'this statement'}`);
+      }
+      const reader = await prepared.streamAndReadUntil(limit + 1);
+      const result = readRows(reader, limit);
+      return { ...result, more: reader.currentRowCount > limit };
+    } finally {
+      prepared.destroySync();
+    }
+  }
+
+  /** The rows of a query, one chunk (about 2,048 rows) at a time: memory stays bounded however large the result. */
+  async *streamRows(sql: string): AsyncGenerator<Row[]> {
+    const result = await this.connection.stream(bigQueryLexicalToDuckDb(sql));
+    const columns = result.columnNames();
+    const typeIds = result.columnTypes().map((t) => t.typeId);
+    for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
+      yield toRows(chunk.getRows(), columns, typeIds);
+    }
   }
 
   /**
