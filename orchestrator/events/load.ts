@@ -14,6 +14,8 @@ export interface LoadSummary {
 }
 
 const BATCH_ROWS = 5_000;
+/** Records can be up to 10 MB each: a batch is also bounded by its text, so memory stays flat. */
+const BATCH_BYTES = 32 * 1024 * 1024;
 
 /**
  * Appends a source file's records to the raw table exactly as the Pub/Sub BigQuery subscription would
@@ -32,6 +34,7 @@ export async function loadRecordsToRaw(
   const publishTime = new Timestamp(BigInt(Date.now()) * 1000n);
   const summary = { records: 0, notJson: 0, tooLarge: 0, bytes: 0 };
   let batch: RawRow[] = [];
+  let batchBytes = 0;
   await warehouse.ensureRawTable(raw);
   for await (const record of readRecords(stream)) {
     const message = toEventMessage(record, source);
@@ -46,9 +49,11 @@ export async function loadRecordsToRaw(
     summary.bytes += Buffer.byteLength(message.data);
     if (isTooLarge(message)) summary.tooLarge++;
     else if (record.error !== undefined) summary.notJson++;
-    if (batch.length >= BATCH_ROWS) {
+    batchBytes += message.data.length;
+    if (batch.length >= BATCH_ROWS || batchBytes >= BATCH_BYTES) {
       await warehouse.appendRawRows(raw, batch);
       batch = [];
+      batchBytes = 0;
       onProgress?.(summary.records);
     }
   }
