@@ -30,7 +30,7 @@ function prefixOf(text: string, chars: number): string {
 /**
  * A record becomes one message whatever it holds: bad records are published too, so that staging
  * rejects them with a reason. `event_id` is set only for JSON objects (SPEC's canonical hash).
- * A record too large for Pub/Sub is replaced by a small stand-in (its first characters, attributes
+ * A record that is not JSON carries `rejected=invalid_json`. A record too large for Pub/Sub is replaced by a small stand-in (its first characters, attributes
  * `rejected=too_large` and `bytes`), which staging rejects as `too_large`: it is kept and counted
  * like every other reject instead of failing the publish.
  */
@@ -40,7 +40,10 @@ export function toEventMessage(record: SourceRecord, source: string): EventMessa
   if (bytes > MAX_RECORD_BYTES) {
     return { data: prefixOf(record.text, TOO_LARGE_PREFIX_CHARS), attributes: { ...attributes, rejected: 'too_large', bytes: String(bytes) } };
   }
-  if (isPlainObject(record.value)) attributes.event_id = eventId(record.value);
+  // The reader's verdict travels with a record that is not JSON, so that staging does not judge it
+  // again with each engine's own parser (they disagree on depth: BigQuery stops at 500 levels).
+  if (record.error !== undefined) attributes.rejected = 'invalid_json';
+  else if (isPlainObject(record.value)) attributes.event_id = eventId(record.value);
   return { data: record.text, attributes };
 }
 
