@@ -94,7 +94,7 @@ async function runOnBigQuery(args: Omit<TransformArgs, 'full-refresh'>, selectio
   } finally {
     await clients.close();
   }
-  log(`running ${run.actions.length} actions on BigQuery in ${settings.projectId} (${settings.location}) with the Dataform CLI`);
+  log(`running ${run.actions.length} action${run.actions.length === 1 ? '' : 's'} on BigQuery in ${settings.projectId} (${settings.location}) with the Dataform CLI`);
   const { code, ranNothing } = await runDataform(run.command);
   if (json) printJson({ ok: code === 0 && !ranNothing, exitCode: code, actions: run.actions, command: run.command });
   if (ranNothing) throw new UserError(`dataform run selected none of the ${run.actions.length} actions it was given: nothing ran`);
