@@ -11,6 +11,8 @@ export interface RecordedRequest {
   method: string;
   path: string;
   body: unknown;
+  /** performance.now() when it arrived, to order requests across fakes. */
+  at: number;
 }
 
 /** A query job BigQuery was asked to run (the jobs Dataform starts). */
@@ -63,7 +65,7 @@ export class FakeGoogleApis {
         const raw = Buffer.concat(chunks);
         const media = url.pathname.startsWith('/upload/') && req.method === 'PUT';
         const body = media || raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
-        this.requests.push({ method: req.method ?? '', path: url.pathname, body: media ? `<${raw.length} bytes>` : body });
+        this.requests.push({ method: req.method ?? '', path: url.pathname, body: media ? `<${raw.length} bytes>` : body, at: performance.now() });
         if (url.pathname.endsWith('/insertAll')) this.insertAllCalls.push({ rows: body?.rows?.length ?? 0, bytes: raw.length, skipInvalidRows: body?.skipInvalidRows === true });
         const answer = raw.length > MAX_REQUEST_BYTES
           ? [400, { error: { code: 400, message: `Request payload size exceeds the limit: ${MAX_REQUEST_BYTES} bytes.`, errors: [{ reason: 'badRequest' }] } }] as [number, unknown]

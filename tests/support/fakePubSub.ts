@@ -32,6 +32,8 @@ function loadServices() {
 export interface RecordedCall {
   method: string;
   request: Message;
+  /** performance.now() when it arrived, to order calls across fakes. */
+  at: number;
 }
 
 type Callback = (error: { code: number; details: string } | null, response?: Message) => void;
@@ -41,8 +43,8 @@ export class FakePubSub {
   readonly topics = new Map<string, Message>();
   readonly subscriptions = new Map<string, Message>();
   readonly policies = new Map<string, Message>();
-  /** What CreateSubscription answers, in order, before it succeeds. */
-  readonly createSubscriptionErrors: { code: number; details: string }[] = [];
+  /** What CreateSubscription answers for a subscription (by its id), in order, before it succeeds. */
+  readonly createSubscriptionErrors = new Map<string, { code: number; details: string }[]>();
   /** Permissions TestIamPermissions says the caller lacks. */
   readonly deniedPermissions = new Set<string>();
   private server?: Server;
@@ -52,7 +54,7 @@ export class FakePubSub {
     const server = new Server();
     const unary = (method: string, handle: (request: Message) => Message | { code: number; details: string }) =>
       (call: { request: Message }, callback: Callback) => {
-        this.calls.push({ method, request: call.request });
+        this.calls.push({ method, request: call.request, at: performance.now() });
         const answer = handle(call.request);
         if (answer && typeof answer.code === 'number' && typeof answer.details === 'string') callback(answer);
         else callback(null, answer);
@@ -70,7 +72,7 @@ export class FakePubSub {
     server.addService(services.subscriber, {
       GetSubscription: unary('GetSubscription', (r) => this.subscriptions.get(r.subscription) ?? notFound(r.subscription)),
       CreateSubscription: unary('CreateSubscription', (r) => {
-        const error = this.createSubscriptionErrors.shift();
+        const error = this.createSubscriptionErrors.get(String(r.name).split('/').pop()!)?.shift();
         if (error) return error;
         if (this.subscriptions.has(r.name)) return exists(r.name);
         const subscription = { ...r, ...(r.bigqueryConfig?.table ? { bigqueryConfig: { ...r.bigqueryConfig, state: 'ACTIVE' } } : {}) };
