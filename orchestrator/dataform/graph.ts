@@ -55,7 +55,7 @@ export function actionsInDependencyOrder(graph: CompiledGraph): Action[] {
  * `dataform run --actions` itself takes a bare name or the exact `project.dataset.name` (an action's
  * `name` here): a `dataset.name` selects nothing there, so names are handed to it in full.
  */
-export function matchesName(action: Action, requested: string): boolean {
+function matchesName(action: Action, requested: string): boolean {
   const { database, schema, name } = action.target;
   return requested === name || requested === `${schema}.${name}` || requested === `${database}.${schema}.${name}`;
 }
