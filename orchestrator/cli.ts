@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError, errorMessage } from './errors.js';
 import { checkCommand } from './commands/check.js';
+import { deadLettersCommand } from './commands/deadLetters.js';
 import { emulatorCommand } from './commands/emulator.js';
 import { exportCommand } from './commands/export.js';
 import { generateCommand } from './commands/generate.js';
@@ -54,6 +55,7 @@ try {
     .command(exportCommand)
     .command(queryCommand)
     .command(statusCommand)
+    .command(deadLettersCommand)
     .command(checkCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { PubSub } from '@google-cloud/pubsub';
-import { cli, cliOk } from './support/cli.js';
+import { assertCleanError, cli, cliOk } from './support/cli.js';
 import { FakeGoogleApis } from './support/fakeGoogle.js';
 import { anchorPath } from './support/pipeline.js';
 
@@ -31,7 +31,7 @@ interface Step { resource: string; name: string; status: string; settings?: Reco
 
 async function provision(endpoint: string, project: string, ...extra: string[]) {
   const result = await cli(['provision', '--target', 'gcp', '--project', project, '--location', 'EU', '--json', ...extra], temp, {
-    ORCHESTRATOR_STORAGE_ENDPOINT: endpoint, ORCHESTRATOR_BIGQUERY_ENDPOINT: endpoint, PUBSUB_EMULATOR_HOST: emulatorHost,
+    ORCHESTRATOR_STORAGE_ENDPOINT: endpoint, ORCHESTRATOR_BIGQUERY_ENDPOINT: endpoint, ORCHESTRATOR_SERVICEUSAGE_ENDPOINT: endpoint, PUBSUB_EMULATOR_HOST: emulatorHost,
   });
   return { code: result.code, stderr: result.stderr, steps: result.stdout ? (JSON.parse(result.stdout) as Step[]) : [] };
 }
@@ -50,6 +50,7 @@ describe('provision --target gcp', () => {
     assert.deepEqual(Object.keys(byName).sort(), [
       'BigQuery dataset chat_assertions', 'BigQuery dataset chat_models', 'BigQuery dataset chat_raw', 'BigQuery table chat_raw.raw_events',
       'IAM on BigQuery table chat_raw.raw_events', 'IAM on Pub/Sub subscription chat-events-to-raw', 'IAM on Pub/Sub topic chat-events-dead-letter',
+      'Pub/Sub service agent service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com',
       'Pub/Sub subscription chat-events-dead-letter-inspect', 'Pub/Sub subscription chat-events-to-raw', 'Pub/Sub topic chat-events',
       'Pub/Sub topic chat-events-dead-letter', 'bucket chat-pipeline-local-landing',
     ]);
@@ -57,6 +58,9 @@ describe('provision --target gcp', () => {
     assert.deepEqual(byName['Pub/Sub subscription chat-events-to-raw']!.settings?.bigqueryConfig, {
       table: `${PROJECT}.chat_raw.raw_events`, writeMetadata: true, useTopicSchema: false, useTableSchema: false, dropUnknownFields: false,
     });
+    for (const name of ['chat-events-to-raw', 'chat-events-dead-letter-inspect']) {
+      assert.deepEqual(byName[`Pub/Sub subscription ${name}`]!.settings?.expirationPolicy, {}, `${name} never expires`);
+    }
     const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: emulatorHost, emulatorMode: true });
     assert.deepEqual((await pubsub.getTopics())[0], [], 'no topic created by --plan');
     await pubsub.close();
@@ -86,9 +90,13 @@ describe('provision --target gcp', () => {
         tableReference: { projectId: PROJECT, datasetId: 'chat_raw', tableId: 'raw_events' },
       },
     });
-    assert.equal(writes[5]!.path, `/bigquery/v2/projects/${PROJECT}/datasets/chat_raw/tables/raw_events:setIamPolicy`);
-    assert.deepEqual((writes[5]!.body as { policy: { bindings: unknown } }).policy.bindings, [{ role: 'roles/bigquery.dataEditor', members: [AGENT] }]);
-    assert.equal(writes.length, 6, 'nothing else is written through HTTP');
+    // The service agent is made sure of (Service Usage; the operation is polled) before the table is granted to it.
+    assert.deepEqual(writes[5], { method: 'POST', path: `/v1beta1/projects/${PROJECT}/services/pubsub.googleapis.com:generateServiceIdentity`, body: undefined });
+    assert.ok(fake.requests.some((r) => r.method === 'GET' && r.path === '/v1beta1/operations/generate-identity-1'), 'the running operation was polled');
+    assert.equal(writes[6]!.path, `/bigquery/v2/projects/${PROJECT}/datasets/chat_raw/tables/raw_events:setIamPolicy`);
+    assert.deepEqual((writes[6]!.body as { policy: { bindings: unknown } }).policy.bindings, [{ role: 'roles/bigquery.dataEditor', members: [AGENT] }]);
+    assert.equal(writes.length, 7, 'nothing else is written through HTTP');
+    assert.equal(steps.find((s) => s.resource === 'Pub/Sub service agent')?.status, 'ensured');
 
     const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: emulatorHost, emulatorMode: true });
     const [raw] = await pubsub.subscription('chat-events-to-raw').getMetadata();
@@ -98,13 +106,15 @@ describe('provision --target gcp', () => {
     assert.deepEqual([raw.deadLetterPolicy?.deadLetterTopic, raw.deadLetterPolicy?.maxDeliveryAttempts], [`projects/${PROJECT}/topics/chat-events-dead-letter`, 5]);
     const [inspect] = await pubsub.subscription('chat-events-dead-letter-inspect').getMetadata();
     assert.equal(inspect.topic, `projects/${PROJECT}/topics/chat-events-dead-letter`);
+    // A policy without a ttl: never deleted for inactivity (no policy would mean Pub/Sub's 31 days).
+    assert.deepEqual([raw.expirationPolicy, inspect.expirationPolicy], [{ ttl: null }, { ttl: null }]);
     await pubsub.close();
     assert.ok(steps.filter((s) => s.resource.startsWith('IAM on Pub/Sub')).every((s) => s.status === 'skipped'), 'the emulator has no IAM: said, not hidden');
 
     const before = fake.requests.length;
     const again = await provision(endpoint, PROJECT);
     assert.equal(again.code, 0);
-    assert.deepEqual(fake.writes().length, 6, 'a second run writes nothing');
+    assert.deepEqual(fake.writes().length, 7, 'a second run writes nothing');
     assert.ok(fake.requests.length > before);
     assert.ok(again.steps.filter((s) => s.status !== 'skipped').every((s) => s.status === 'exists'), JSON.stringify(again.steps));
   });
@@ -114,6 +124,8 @@ describe('provision --target gcp', () => {
     const pubsub = new PubSub({ projectId: project, apiEndpoint: emulatorHost, emulatorMode: true });
     const [topic] = await pubsub.createTopic('chat-events');
     await topic.createSubscription('chat-events-to-raw');
+    const [deadLetterTopic] = await pubsub.createTopic('chat-events-dead-letter');
+    await deadLetterTopic.createSubscription('chat-events-dead-letter-inspect', { expirationPolicy: { ttl: { seconds: 7 * 86_400 } } });
     await pubsub.close();
     const drifted = new FakeGoogleApis();
     const driftEndpoint = await drifted.start();
@@ -129,6 +141,10 @@ describe('provision --target gcp', () => {
       const subscription = steps.find((s) => s.name === 'chat-events-to-raw' && s.resource === 'Pub/Sub subscription')!;
       assert.equal(subscription.status, 'differs');
       assert.match(subscription.detail ?? '', /a pull subscription where a BigQuery subscription is expected/);
+      assert.match(subscription.detail ?? '', /expires after 31 days without activity \(Pub\/Sub's default\)/);
+      const inspect = steps.find((s) => s.name === 'chat-events-dead-letter-inspect')!;
+      assert.equal(inspect.status, 'differs');
+      assert.match(inspect.detail ?? '', /expires after 7 days without activity: gcloud pubsub subscriptions update chat-events-dead-letter-inspect --expiration-period=never/);
       assert.ok(!drifted.writes().some((w) => w.path.includes('/tables/raw_events') && !w.path.endsWith(':setIamPolicy')), 'the table is left alone');
     } finally {
       drifted.stop();
@@ -144,25 +160,51 @@ describe('provision --target gcp', () => {
   });
 });
 
-describe('transform and assert --target gcp', () => {
-  test('build the dataform run command line: project, location, vars, selection, credentials file', async () => {
+describe('transform and assert --target gcp: the dataform run command line', () => {
+  test('project, location, vars, credentials file, and every selected action by its full name', async () => {
     const { stdout } = await cliOk(['transform', '--target', 'gcp', '--project', PROJECT, '--location', 'europe-west1', '--print-command', '--json',
-      '--full-refresh', '--actions', 'orders', '--include-deps', '--vars', 'horizonDays=15', '--workdir', workdir], temp);
+      '--full-refresh', '--actions', 'chat_models.orders', '--include-deps', '--vars', 'horizonDays=15', '--workdir', workdir], temp);
     const plan = JSON.parse(stdout);
     const [node, cliPath, ...args] = plan.command as string[];
     assert.equal(node, process.execPath);
     assert.match(cliPath!, /node_modules\/@dataform\/cli\/bundle\.js$/);
-    assert.deepEqual(args, ['run', path.resolve(cliPath!, '..', '..', '..', '..'), `--credentials=${path.join(workdir, '.df-credentials.json')}`,
-      `--default-database=${PROJECT}`, '--default-location=europe-west1', '--vars=horizonDays=15,engine=bigquery', '--full-refresh',
-      '--actions', 'orders', '--include-deps']);
+    const actionsAt = args.indexOf('--actions');
+    assert.deepEqual(args.slice(0, actionsAt), ['run', path.resolve(cliPath!, '..', '..', '..', '..'), `--credentials=${path.join(workdir, '.df-credentials.json')}`,
+      `--default-database=${PROJECT}`, '--default-location=europe-west1', '--vars=horizonDays=15,engine=bigquery', '--full-refresh']);
+    // Dataform matches a dotted name only in full (project.dataset.name): dependencies are resolved here, in dependency order.
+    assert.deepEqual(args.slice(actionsAt + 1), plan.actions);
+    assert.deepEqual(plan.actions, ['stg_raw_events', 'raw_partitions_processed', 'stg_raw_partitions', 'stg_pending_deliveries',
+      'chat_models_stg_pending_deliveries_assertions_rowConditions', 'stg_events', 'orders'].map((name) =>
+      `${PROJECT}.${name.endsWith('rowConditions') ? 'chat_assertions' : 'chat_models'}.${name}`));
     assert.deepEqual(plan.credentials, { file: path.join(workdir, '.df-credentials.json'), projectId: PROJECT, location: 'europe-west1' });
+
     const scheduled = JSON.parse((await cliOk(['transform', '--target', 'gcp', '--project', PROJECT, '--print-command', '--dry-run', '--json', '--workdir', workdir], temp)).stdout);
     const scheduledArgs = scheduled.command as string[];
-    assert.deepEqual(scheduledArgs.slice(scheduledArgs.indexOf('--dry-run')), ['--dry-run', '--tags', 'pipeline'],
-      "--dry-run is Dataform's own; a plain run selects the pipeline's actions, not the full-table audits");
+    assert.equal(scheduledArgs[scheduledArgs.indexOf('--actions') - 1], '--dry-run', "--dry-run is Dataform's own");
+    assert.equal(scheduled.actions.length, 15, 'a plain run: the pipeline, without the full-table audits');
+    assert.ok(scheduled.actions.includes(`${PROJECT}.chat_assertions.assert_no_raw_rows_beyond_horizon`));
+    assert.ok(!scheduled.actions.some((a: string) => /\.audit_/.test(a)), JSON.stringify(scheduled.actions));
+
     const assertPlan = JSON.parse((await cliOk(['assert', '--target', 'gcp', '--project', PROJECT, '--print-command', '--json', '--workdir', workdir], temp)).stdout);
     const actions = (assertPlan.command as string[]).slice((assertPlan.command as string[]).indexOf('--actions') + 1);
-    assert.ok(actions.length >= 12 && actions.every((a) => a.startsWith('chat_assertions.')), JSON.stringify(actions));
+    assert.ok(actions.length >= 12 && actions.every((a) => a.startsWith(`${PROJECT}.chat_assertions.`)), JSON.stringify(actions));
+    assert.ok(actions.some((a) => /\.audit_/.test(a)), 'assert runs the full-table audits too');
+  });
+
+  test('a var value holding "=" is refused on both targets (Dataform would cut it at the "=")', async () => {
+    const gcp = await cli(['transform', '--target', 'gcp', '--project', PROJECT, '--print-command', '--vars', 'horizonDays=7=8', '--workdir', workdir], temp);
+    assertCleanError(gcp, /invalid Dataform var horizonDays=7=8: names are identifiers, values have no ',' or '='/);
+    const local = await cli(['transform', '--vars', 'horizonDays=7=8', '--workdir', path.join(temp, 'vars-local')], temp);
+    assertCleanError(local, /invalid Dataform var horizonDays=7=8/);
+  });
+
+  test('a selection of nothing is an error on both targets, not a run that did nothing', async () => {
+    const gcp = await cli(['transform', '--target', 'gcp', '--project', PROJECT, '--print-command', '--tags', 'no_such_tag', '--workdir', workdir], temp);
+    assertCleanError(gcp, /nothing to run: --tags no_such_tag selects no action/);
+    const local = await cli(['transform', '--tags', 'no_such_tag', '--workdir', path.join(temp, 'empty-local')], temp);
+    assertCleanError(local, /nothing to run: --tags no_such_tag selects no action/);
+    const assertion = await cli(['assert', '--target', 'gcp', '--project', PROJECT, '--print-command', '--actions', 'response_times_by_city', '--workdir', workdir], temp);
+    assertCleanError(assertion, /nothing to run: --actions response_times_by_city --include-dependents selects no assertion/);
   });
 });
 

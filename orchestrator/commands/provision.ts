@@ -6,7 +6,7 @@ import { textTable } from '../output/format.js';
 import { withEmulator } from '../pipeline/local.js';
 import { provisionLocal } from '../pipeline/provision.js';
 import { openLocalWarehouse } from '../runner/local.js';
-import { type CommonArgs, type TargetArgs, contextOf, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 interface ProvisionArgs extends CommonArgs, TargetArgs {
   plan: boolean;
@@ -16,7 +16,12 @@ export const provisionCommand: CommandModule<object, ProvisionArgs> = {
   command: 'provision',
   describe: 'Create the topics, subscriptions, bucket, datasets and raw table the pipeline needs (idempotent)',
   builder: (yargs) =>
-    withTargetOptions(withCommonOptions(yargs)).option('plan', { type: 'boolean', default: false, describe: 'With --target gcp: show what would be created or changed, and write nothing' }),
+    withTargetOptions(withCommonOptions(yargs))
+      .option('plan', { type: 'boolean', default: false, describe: 'With --target gcp: show what would be created or changed, and write nothing' })
+      .option('subscription-service-account', {
+        type: 'string',
+        describe: 'With --target gcp: the service account the BigQuery subscription writes the raw table as (default: the shared Pub/Sub service agent); or subscriptionServiceAccount in --config',
+      }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
     let steps: { resource: string; name: string; status: string; detail?: string; settings?: Record<string, unknown> }[];
@@ -24,7 +29,7 @@ export const provisionCommand: CommandModule<object, ProvisionArgs> = {
       const settings = resolveGcpSettings(project, args);
       const clients = gcpClients(settings);
       try {
-        steps = await provisionGcp(project, settings, clients, args.plan);
+        steps = await provisionGcp(project, settings, clients, { plan: args.plan, log });
       } finally {
         await clients.close();
       }
@@ -44,6 +49,6 @@ export const provisionCommand: CommandModule<object, ProvisionArgs> = {
       const withSettings = steps.filter((s) => s.settings && s.status !== 'exists');
       if (withSettings.length) print(['', 'settings:', ...withSettings.map((s) => `  ${s.resource} ${s.name}: ${JSON.stringify(s.settings)}`)].join('\n'));
     }
-    if (steps.some((s) => s.status === 'differs')) process.exitCode = 1;
+    if (steps.some((s) => s.status === 'differs' || s.status === 'unhealthy')) process.exitCode = 1;
   },
 };

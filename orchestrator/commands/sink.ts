@@ -33,9 +33,10 @@ export const sinkCommand: CommandModule<object, SinkArgs> = {
     };
     let summary: SinkSummary;
     if (args.target === 'gcp') {
-      const clients = gcpClients(resolveGcpSettings(project, args));
+      const settings = resolveGcpSettings(project, args);
+      const clients = gcpClients(settings);
       try {
-        summary = await sinkToBigQuery(project, clients, sinkOptions);
+        summary = await sinkToBigQuery(project, settings, clients, sinkOptions, log);
       } finally {
         await clients.close();
       }
@@ -49,6 +50,9 @@ export const sinkCommand: CommandModule<object, SinkArgs> = {
     }
     progress.done();
     if (json) printJson(summary);
-    else print(`landed ${summary.rows} messages in ${project.raw.schema}.${project.raw.name} in ${summary.batches} batches, ${summary.seconds.toFixed(2)}s`);
+    else print(`landed ${summary.rows} messages in ${project.raw.schema}.${project.raw.name} in ${summary.batches} batches, ${summary.seconds.toFixed(2)}s` +
+      (summary.rejected ? `; ${summary.rejected} deliveries refused by the table (nacked, see above)` : ''));
+    // Refused rows are kept (on the dead-letter topic after their last attempt), and the exit code says so.
+    if (summary.rejected) process.exitCode = 1;
   },
 };

@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { FINAL_TABLE } from '../contract.js';
-import { gcpClients } from '../gcp/clients.js';
 import { textValue } from '../output/format.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
+import { gcpStatus } from '../gcp/status.js';
 import { status as emulatorStatus } from '../pubsub/emulator.js';
 import { openLocalWarehouse, readLastRun } from '../runner/local.js';
 import { type CommonArgs, type TargetArgs, contextOf, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
@@ -23,40 +23,10 @@ export const statusCommand: CommandModule<object, CommonArgs & TargetArgs> = {
     const { project, workdir, json } = contextOf(args);
     let result: Status;
     if (args.target === 'gcp') {
-      const settings = resolveGcpSettings(project, args);
-      const clients = gcpClients(settings);
-      try {
-        const tableInfo = async (dataset: string, name: string) => {
-          const table = clients.bigquery.dataset(dataset).table(name);
-          const [exists] = await table.exists();
-          if (!exists) return { exists: false };
-          const [m] = await table.getMetadata();
-          return {
-            rows: Number(m.numRows ?? 0) + Number(m.streamingBuffer?.estimatedRows ?? 0),
-            lastModified: m.lastModifiedTime ? new Date(Number(m.lastModifiedTime)).toISOString() : null,
-          };
-        };
-        const subscription = async (name: string) => {
-          const s = clients.pubsub.subscription(name);
-          const [exists] = await s.exists();
-          if (!exists) return { exists: false };
-          const [m] = await s.getMetadata();
-          return { kind: m.bigqueryConfig?.table ? `BigQuery subscription to ${m.bigqueryConfig.table}` : 'pull', deadLetterTopic: m.deadLetterPolicy?.deadLetterTopic ?? null };
-        };
-        result = {
-          project: settings.projectId,
-          subscriptions: {
-            [project.resources.rawSubscription]: await subscription(project.resources.rawSubscription),
-            [project.resources.deadLetterSubscription]: await subscription(project.resources.deadLetterSubscription),
-            backlog: 'Cloud Monitoring metric pubsub.googleapis.com/subscription/num_undelivered_messages (not readable with these client libraries)',
-          },
-          raw: await tableInfo(project.raw.schema, project.raw.name),
-          // A table's metadata costs no query: the final table's last change is the models' last successful write.
-          lastModelRun: await tableInfo(project.modelsDataset, FINAL_TABLE),
-        };
-      } finally {
-        await clients.close();
-      }
+      const report = await gcpStatus(project, resolveGcpSettings(project, args));
+      result = report.status;
+      // A broken subscription or a location mismatch fails the command, for cron jobs and uptime checks.
+      if (report.problems.length) process.exitCode = 1;
     } else {
       const emulator = await emulatorStatus(workdir);
       const warehouseStatus: Status = {};

@@ -2,9 +2,9 @@ import type { CommandModule } from 'yargs';
 import path from 'node:path';
 import { parseVars } from '../config.js';
 import { UserError } from '../errors.js';
-import { compileProject } from '../dataform/compile.js';
-import { PIPELINE_TAG, actionsInDependencyOrder, selectActions } from '../dataform/graph.js';
-import { dataformRunCommand, runDataform, writeCredentialsFile } from '../gcp/dataform.js';
+import { gcpClients } from '../gcp/clients.js';
+import { planDataformRun, runDataform, writeCredentialsFile } from '../gcp/dataform.js';
+import { checkLocation } from '../gcp/location.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import type { Selection } from '../dataform/graph.js';
 import { plainRow, textTable } from '../output/format.js';
@@ -71,32 +71,32 @@ export function selectionOf(args: Omit<TransformArgs, 'full-refresh'>): Selectio
   return { actions: args.actions, tags: args.tags, includeDependencies: args['include-deps'], includeDependents: args['include-dependents'] };
 }
 
-/** On Google Cloud the models run with the Dataform CLI itself; --dry-run shows the command. */
+/**
+ * On Google Cloud the models run with the Dataform CLI itself. --print-command prints the command
+ * instead, after writing the credentials file it reads, so that it runs as printed.
+ */
 async function runOnBigQuery(args: Omit<TransformArgs, 'full-refresh'>, selection: Selection, fullRefresh: boolean): Promise<void> {
   const { project, workdir, json } = contextOf(args);
   const settings = resolveGcpSettings(project, args);
-  const vars = parseVars(args.vars);
-  let chosen = selection;
-  if (selection.assertionsOnly) {
-    // `dataform run` has no "assertions only": name them, as compiled for BigQuery.
-    const graph = await compileProject(project.projectDir, { ...vars, engine: 'bigquery' });
-    const assertions = selectActions(actionsInDependencyOrder(graph), selection).map((a) => `${a.target.schema}.${a.target.name}`);
-    chosen = { actions: assertions };
-  } else if (!selection.actions?.length && !selection.tags?.length) {
-    // A plain `dataform run` would also run the full-table audits: the pipeline's actions carry a tag.
-    chosen = { ...selection, tags: [PIPELINE_TAG] };
-  }
   const credentialsFile = path.join(workdir.dir, '.df-credentials.json');
-  const command = dataformRunCommand(project, settings, { selection: chosen, fullRefresh, vars, credentialsFile, dryRun: args['dry-run'] });
+  const run = await planDataformRun(project, settings, { selection, fullRefresh, vars: parseVars(args.vars), credentialsFile, dryRun: args['dry-run'] });
+  writeCredentialsFile(credentialsFile, settings);
   if (args['print-command']) {
-    if (json) printJson({ command, dryRun: Boolean(args['dry-run']), credentials: { file: credentialsFile, projectId: settings.projectId, location: settings.location } });
-    else print(command.map((part) => (/[\s'"]/.test(part) ? JSON.stringify(part) : part)).join(' '));
+    log(`wrote ${credentialsFile} (project and location, no secret), which the command reads`);
+    if (json) printJson({ command: run.command, actions: run.actions, dryRun: Boolean(args['dry-run']), credentials: { file: credentialsFile, projectId: settings.projectId, location: settings.location } });
+    else print(run.command.map((part) => (/[\s'"]/.test(part) ? JSON.stringify(part) : part)).join(' '));
     return;
   }
-  writeCredentialsFile(credentialsFile, settings);
-  log(`running the models on BigQuery in ${settings.projectId} (${settings.location}) with the Dataform CLI`);
-  const code = await runDataform(command);
-  if (json) printJson({ ok: code === 0, exitCode: code, command });
+  const clients = gcpClients(settings);
+  try {
+    await checkLocation(project, settings, clients.bigquery);
+  } finally {
+    await clients.close();
+  }
+  log(`running ${run.actions.length} action${run.actions.length === 1 ? '' : 's'} on BigQuery in ${settings.projectId} (${settings.location}) with the Dataform CLI`);
+  const { code, ranNothing } = await runDataform(run.command);
+  if (json) printJson({ ok: code === 0 && !ranNothing, exitCode: code, actions: run.actions, command: run.command });
+  if (ranNothing) throw new UserError(`dataform run selected none of the ${run.actions.length} actions it was given: nothing ran`);
   if (code !== 0) throw new UserError(`dataform run failed (exit ${code}): its output above says why`, code);
 }
 

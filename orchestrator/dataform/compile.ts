@@ -109,7 +109,12 @@ export function dataformCliPath(): string {
   }
 }
 
-function formatVars(vars: Vars): string {
+/**
+ * Vars as Dataform's `--vars` flag takes them. Dataform splits the flag on ',' and each pair on '=',
+ * keeping only the first two parts, so a value with either character would be cut short in silence:
+ * refused here, for every command line the orchestrator builds.
+ */
+export function formatVars(vars: Vars): string {
   return Object.entries(vars)
     .map(([key, value]) => {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || /[,=]/.test(value)) {
@@ -120,16 +125,25 @@ function formatVars(vars: Vars): string {
     .join(',');
 }
 
+/** Project settings a run overrides on Dataform's command line, as `dataform run` would get them. */
+export interface CompileOverrides {
+  /** The Google Cloud project the run writes to: it is the first part of every action's name. */
+  defaultDatabase?: string;
+  defaultLocation?: string;
+}
+
 /**
  * Compiles the Dataform project with the official CLI (`dataform compile --json`): the CLI cannot be
  * imported (its bundle runs on load), so it is spawned and its clean JSON stdout parsed.
  */
-export async function compileProject(projectDir: string, vars: Vars): Promise<CompiledGraph> {
+export async function compileProject(projectDir: string, vars: Vars, overrides: CompileOverrides = {}): Promise<CompiledGraph> {
   if (!existsSync(path.join(projectDir, 'dataform.json'))) {
     throw new UserError(`no dataform.json in ${projectDir}: pass --project-dir pointing at the Dataform project`);
   }
   const args = [dataformCliPath(), 'compile', projectDir, '--json'];
   if (Object.keys(vars).length > 0) args.push(`--vars=${formatVars(vars)}`);
+  if (overrides.defaultDatabase) args.push(`--default-database=${overrides.defaultDatabase}`);
+  if (overrides.defaultLocation) args.push(`--default-location=${overrides.defaultLocation}`);
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
     (resolve, reject) => {
       const child = spawn(process.execPath, args, { cwd: projectDir, stdio: ['ignore', 'pipe', 'pipe'] });

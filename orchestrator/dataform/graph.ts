@@ -50,18 +50,34 @@ export function actionsInDependencyOrder(graph: CompiledGraph): Action[] {
   return ordered;
 }
 
-/** Matches `dataform run --actions`: a full `db.schema.name`, `schema.name`, or a bare name. */
+/**
+ * The orchestrator's `--actions` accept a bare name, `dataset.name` or `project.dataset.name`.
+ * `dataform run --actions` itself takes a bare name or the exact `project.dataset.name` (an action's
+ * `name` here): a `dataset.name` selects nothing there, so names are handed to it in full.
+ */
 function matchesName(action: Action, requested: string): boolean {
   const { database, schema, name } = action.target;
   return requested === name || requested === `${schema}.${name}` || requested === `${database}.${schema}.${name}`;
 }
 
-/** Selects actions like `dataform run`: by name and/or tag, optionally widened to dependencies or dependents. */
 /** Full-table audits: run when asked for by tag or name (or by `assert`), not with every run. */
 export const AUDIT_TAG = 'audit';
-/** Every action of a pipeline run carries this tag (what a schedule selects on BigQuery). */
-export const PIPELINE_TAG = 'pipeline';
 
+function describeSelection(selection: Selection): string {
+  const parts = [
+    selection.actions?.length ? `--actions ${selection.actions.join(' ')}` : '',
+    selection.tags?.length ? `--tags ${selection.tags.join(' ')}` : '',
+    selection.includeDependencies ? '--include-deps' : '',
+    selection.includeDependents ? '--include-dependents' : '',
+  ].filter(Boolean);
+  return parts.join(' ') || 'the whole project';
+}
+
+/**
+ * Selects actions like `dataform run`: by name and/or tag, optionally widened to dependencies or
+ * dependents. A selection that matches nothing is an error: a run that does nothing must not look
+ * like a run that succeeded.
+ */
 export function selectActions(ordered: Action[], selection: Selection): Action[] {
   const filtered = Boolean(selection.actions?.length || selection.tags?.length);
   let chosen = new Set(
@@ -91,5 +107,9 @@ export function selectActions(ordered: Action[], selection: Selection): Action[]
   if (selection.assertionsOnly) {
     chosen = new Set([...chosen].filter((name) => byName.get(name)?.kind === 'assertion'));
   }
-  return ordered.filter((a) => chosen.has(a.name) && a.kind !== 'declaration');
+  const selected = ordered.filter((a) => chosen.has(a.name) && a.kind !== 'declaration');
+  if (selected.length === 0) {
+    throw new UserError(`nothing to run: ${describeSelection(selection)} selects no ${selection.assertionsOnly ? 'assertion' : 'action'}`);
+  }
+  return selected;
 }

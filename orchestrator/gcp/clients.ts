@@ -1,10 +1,10 @@
 import { BigQuery } from '@google-cloud/bigquery';
 import { PubSub, v1 } from '@google-cloud/pubsub';
-import { emulatorSubscriber } from '../pubsub/clients.js';
 import { Storage } from '@google-cloud/storage';
+import { emulatorSubscriber } from '../pubsub/clients.js';
 import type { GcpSettings } from './settings.js';
 
-/** The three Google Cloud clients, with Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS or gcloud's). */
+/** The Google Cloud clients, with Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS or gcloud's). */
 export interface GcpClients {
   storage: Storage;
   bigquery: BigQuery;
@@ -13,25 +13,57 @@ export interface GcpClients {
   subscriber: v1.SubscriberClient;
   /** True when Pub/Sub is the emulator ($PUBSUB_EMULATOR_HOST), which has no IAM. */
   pubsubEmulated: boolean;
+  /** A call to the Service Usage REST API (no client library here), with the same credentials; `path` starts at the version. */
+  serviceUsage<T>(method: 'GET' | 'POST', path: string): Promise<T>;
   close(): Promise<void>;
 }
 
+/** An API error from `rest`, with Google's HTTP status and message. */
+export class GoogleApiError extends Error {
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
 /**
- * ORCHESTRATOR_STORAGE_ENDPOINT and ORCHESTRATOR_BIGQUERY_ENDPOINT point the clients elsewhere than
- * Google (the tests' recording endpoint); PUBSUB_EMULATOR_HOST does the same for Pub/Sub.
+ * ORCHESTRATOR_STORAGE_ENDPOINT, ORCHESTRATOR_BIGQUERY_ENDPOINT and ORCHESTRATOR_SERVICEUSAGE_ENDPOINT
+ * point the clients elsewhere than Google (the tests' recording endpoint); PUBSUB_EMULATOR_HOST does
+ * the same for Pub/Sub, and ORCHESTRATOR_PUBSUB_ENDPOINT (host:port) for a plain-text Pub/Sub
+ * endpoint that, unlike the emulator, has IAM. Those endpoints are called without credentials, as
+ * the client libraries call emulators.
  */
 export function gcpClients(settings: GcpSettings): GcpClients {
   const storageEndpoint = process.env.ORCHESTRATOR_STORAGE_ENDPOINT;
   const bigqueryEndpoint = process.env.ORCHESTRATOR_BIGQUERY_ENDPOINT;
-  const pubsub = new PubSub({ projectId: settings.projectId });
   const emulator = process.env.PUBSUB_EMULATOR_HOST;
-  const subscriber = emulator ? emulatorSubscriber(emulator, settings.projectId) : new v1.SubscriberClient({ projectId: settings.projectId });
+  const serviceUsageEndpoint = process.env.ORCHESTRATOR_SERVICEUSAGE_ENDPOINT;
+  const plainPubSub = process.env.ORCHESTRATOR_PUBSUB_ENDPOINT ?? emulator;
+  const pubsub = plainPubSub
+    ? new PubSub({ projectId: settings.projectId, apiEndpoint: plainPubSub, emulatorMode: true })
+    : new PubSub({ projectId: settings.projectId });
+  const subscriber = plainPubSub ? emulatorSubscriber(plainPubSub, settings.projectId) : new v1.SubscriberClient({ projectId: settings.projectId });
   return {
     subscriber,
     storage: new Storage({ projectId: settings.projectId, ...(storageEndpoint ? { apiEndpoint: storageEndpoint } : {}) }),
     bigquery: new BigQuery({ projectId: settings.projectId, location: settings.location, ...(bigqueryEndpoint ? { apiEndpoint: bigqueryEndpoint } : {}) }),
     pubsub,
-    pubsubEmulated: Boolean(emulator),
+    pubsubEmulated: Boolean(emulator) && !process.env.ORCHESTRATOR_PUBSUB_ENDPOINT,
+    async serviceUsage<T>(method: 'GET' | 'POST', path: string): Promise<T> {
+      if (serviceUsageEndpoint) {
+        const response = await fetch(`${serviceUsageEndpoint}/${path}`, { method });
+        const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+        if (!response.ok) throw new GoogleApiError(body.error?.message ?? `HTTP ${response.status}`, response.status);
+        return body as T;
+      }
+      try {
+        // Pub/Sub's auth client carries the cloud-platform scope that Service Usage requires.
+        return (await pubsub.auth.request<T>({ url: `https://serviceusage.googleapis.com/${path}`, method })).data;
+      } catch (error) {
+        const { response } = error as { response?: { status?: number; data?: { error?: { message?: string } } } };
+        if (!response?.status) throw error;
+        throw new GoogleApiError(response.data?.error?.message ?? `HTTP ${response.status}`, response.status);
+      }
+    },
     async close() {
       await Promise.allSettled([pubsub.close(), subscriber.close()]);
     },

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ProjectConfig } from '../config.js';
-import { dataformCliPath } from '../dataform/compile.js';
-import type { Selection } from '../dataform/graph.js';
+import { compileProject, dataformCliPath, formatVars } from '../dataform/compile.js';
+import { type Selection, actionsInDependencyOrder, selectActions } from '../dataform/graph.js';
 import type { GcpSettings } from './settings.js';
 
 export interface DataformRunOptions {
@@ -15,22 +15,33 @@ export interface DataformRunOptions {
   dryRun?: boolean;
 }
 
+export interface DataformRun {
+  /** The `dataform run` command line. */
+  command: string[];
+  /** What it runs: every selected action by its full name, in dependency order. */
+  actions: string[];
+}
+
 /**
  * The `dataform run` command line that runs the models on BigQuery: the same project and vars as
  * locally, with `engine=bigquery`, the Google Cloud project as default database and the location.
+ *
+ * The selection is resolved here, on the project compiled exactly as the run will compile it, with
+ * the same rules as the local runner, and handed to Dataform as full `project.dataset.name`s: that is
+ * the only dotted form `dataform run --actions` matches (a `dataset.name` silently selects nothing),
+ * and it never hits Dataform's "ambiguous name" error. A selection of nothing is an error here.
  */
-export function dataformRunCommand(project: ProjectConfig, settings: GcpSettings, options: DataformRunOptions): string[] {
-  const cli = dataformCliPath();
-  const vars = Object.entries({ ...options.vars, engine: 'bigquery' }).map(([k, v]) => `${k}=${v}`).join(',');
-  const args = [process.execPath, cli, 'run', project.projectDir, `--credentials=${options.credentialsFile}`,
-    `--default-database=${settings.projectId}`, `--default-location=${settings.location}`, `--vars=${vars}`];
-  if (options.fullRefresh) args.push('--full-refresh');
-  if (options.dryRun) args.push('--dry-run');
-  if (options.selection.actions?.length) args.push('--actions', ...options.selection.actions);
-  if (options.selection.tags?.length) args.push('--tags', ...options.selection.tags);
-  if (options.selection.includeDependencies) args.push('--include-deps');
-  if (options.selection.includeDependents) args.push('--include-dependents');
-  return args;
+export async function planDataformRun(project: ProjectConfig, settings: GcpSettings, options: DataformRunOptions): Promise<DataformRun> {
+  const vars = { ...options.vars, engine: 'bigquery' };
+  const formattedVars = formatVars(vars);
+  const graph = await compileProject(project.projectDir, vars, { defaultDatabase: settings.projectId, defaultLocation: settings.location });
+  const actions = selectActions(actionsInDependencyOrder(graph), options.selection).map((a) => a.name);
+  const command = [process.execPath, dataformCliPath(), 'run', project.projectDir, `--credentials=${options.credentialsFile}`,
+    `--default-database=${settings.projectId}`, `--default-location=${settings.location}`, `--vars=${formattedVars}`];
+  if (options.fullRefresh) command.push('--full-refresh');
+  if (options.dryRun) command.push('--dry-run');
+  command.push('--actions', ...actions);
+  return { command, actions };
 }
 
 /**
@@ -44,11 +55,26 @@ export function writeCredentialsFile(file: string, settings: GcpSettings): void 
   chmodSync(file, 0o600);
 }
 
-export function runDataform(command: string[]): Promise<number> {
+/** What `dataform run` prints, and exits 0 with, when its selection matched nothing. */
+const NOTHING_TO_RUN = /^No actions to run\./m;
+
+/**
+ * Runs the command. Dataform's progress is a log: it is passed on to stderr, leaving stdout to this
+ * command's own output, and read on the way for Dataform's "No actions to run.", which it reports
+ * with exit code 0.
+ */
+export function runDataform(command: string[]): Promise<{ code: number; ranNothing: boolean }> {
   return new Promise((resolve, reject) => {
-    // Dataform's progress is a log: it goes to stderr, leaving stdout to this command's own output.
-    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', process.stderr, 'inherit'] });
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+    let ranNothing = false;
+    let tail = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      // The phrase may straddle two chunks: keep the end of the previous one.
+      tail = (tail + chunk.toString('utf8')).slice(-4096);
+      if (NOTHING_TO_RUN.test(tail.replace(/\x1b\[[0-9;]*m/g, ''))) ranNothing = true;
+    });
     child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? 1));
+    child.on('close', (code) => resolve({ code: code ?? 1, ranNothing }));
   });
 }

@@ -3,18 +3,34 @@ import { UserError, errorMessage } from '../errors.js';
 import { MAX_DELIVERY_ATTEMPTS } from '../pipeline/provision.js';
 import { RAW_COLUMNS } from '../warehouse/warehouse.js';
 import type { GcpClients } from './clients.js';
+import { DEFAULT_PROPAGATION_WAIT, type IamPolicy, type PropagationWait, createWithIamPropagation, ensurePubSubServiceAgent, pubsubServiceAgent, withMember } from './iam.js';
 import type { GcpSettings } from './settings.js';
+import { type SubscriptionMetadata, bigqueryState, expirationProblem } from './subscriptionHealth.js';
 
 export interface GcpStep {
   resource: string;
   name: string;
-  /** create/grant: needed (done unless planning); exists: as expected; differs: reported, left alone. */
-  status: 'create' | 'created' | 'grant' | 'granted' | 'exists' | 'differs' | 'skipped';
+  /**
+   * create/grant: needed (done unless planning); ensured: made sure of (created if it was missing);
+   * exists: as expected; differs: reported, left alone; unhealthy: as configured, but not working.
+   */
+  status: 'create' | 'created' | 'grant' | 'granted' | 'ensured' | 'exists' | 'differs' | 'unhealthy' | 'skipped';
   settings?: Record<string, unknown>;
   detail?: string;
 }
 
-interface IamPolicy { bindings?: { role?: string | null; members?: string[] | null }[] | null; etag?: unknown }
+export interface ProvisionOptions {
+  /** Read only, and report what would be written. */
+  plan: boolean;
+  /** Progress (the IAM propagation wait). */
+  log: (line: string) => void;
+  wait?: Omit<PropagationWait, 'log'>;
+  /** Seconds between polls of the service agent's creation. */
+  agentPollSeconds?: number;
+}
+
+/** Never-expiring: without a policy Pub/Sub deletes a subscription after 31 days without activity. */
+const NEVER_EXPIRE = { expirationPolicy: {} };
 
 const isNotFound = (error: unknown) => (error as { code?: number }).code === 404 || (error as { code?: number }).code === 5;
 
@@ -38,26 +54,16 @@ export function rawTableResource(settings: GcpSettings) {
   };
 }
 
-function withMember(policy: IamPolicy, role: string, member: string): IamPolicy | undefined {
-  const bindings = policy.bindings ?? [];
-  if (bindings.some((b) => b.role === role && (b.members ?? []).includes(member))) return undefined;
-  const existing = bindings.find((b) => b.role === role);
-  return {
-    ...policy,
-    bindings: existing
-      ? bindings.map((b) => (b === existing ? { ...b, members: [...(b.members ?? []), member] } : b))
-      : [...bindings, { role, members: [member] }],
-  };
-}
 
 /**
  * Creates, with the client libraries only, what the pipeline needs on Google Cloud: the bucket, the
  * datasets and the raw table, the topics, the BigQuery subscription into the raw table, a
- * subscription on the dead-letter topic, and the IAM the Pub/Sub service agent needs at the narrowest
- * scope. Idempotent: an existing resource is checked, and a difference that matters is reported
- * (status `differs`), never changed or deleted. With `plan`, only reads are made.
+ * subscription on the dead-letter topic, and the IAM the writing identity and the Pub/Sub service
+ * agent need, at the narrowest scope. Idempotent: an existing resource is checked, and a difference
+ * that matters is reported (status `differs`), never changed or deleted. With `plan`, only reads are made.
  */
-export async function provisionGcp(project: ProjectConfig, settings: GcpSettings, clients: GcpClients, plan: boolean): Promise<GcpStep[]> {
+export async function provisionGcp(project: ProjectConfig, settings: GcpSettings, clients: GcpClients, options: ProvisionOptions): Promise<GcpStep[]> {
+  const { plan } = options;
   const steps: GcpStep[] = [];
   const names = project.resources;
   const { storage, bigquery, pubsub } = clients;
@@ -113,27 +119,7 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
     steps.push({ resource: 'BigQuery table', name: rawName, status: differences.length ? 'differs' : 'exists', detail: differences.join('; ') || undefined });
   }
 
-  // IAM for the Pub/Sub service agent: it writes the raw table and forwards to the dead-letter topic.
-  const projectNumber = settings.projectNumber ?? (await serviceAgentProjectNumber(clients));
-  const agent = `serviceAccount:service-${projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
-  const grant = async (resource: string, name: string, role: string, iam: { get: () => Promise<IamPolicy>; set: (p: IamPolicy) => Promise<unknown> }, known: boolean) => {
-    if (!known) {
-      steps.push({ resource, name, status: 'grant', settings: { role, member: agent }, detail: 'after it is created' });
-      return;
-    }
-    const updated = withMember(await iam.get(), role, agent);
-    if (!updated) steps.push({ resource, name, status: 'exists', settings: { role, member: agent } });
-    else await act({ resource, name, status: 'grant', settings: { role, member: agent } }, () => iam.set(updated));
-  };
-  // With pull landing the sink writes the table with the operator's own credentials.
-  if (settings.landing === 'bigquery') {
-    await grant('IAM on BigQuery table', rawName, 'roles/bigquery.dataEditor', {
-      get: async () => (await table.getIamPolicy())[0] as IamPolicy,
-      set: (policy) => table.setIamPolicy(policy as never),
-    }, tableExists || !plan);
-  }
-
-  // Pub/Sub: topics, the dead-letter subscription, the BigQuery subscription.
+  // Pub/Sub topics.
   const topicsKnown = new Set<string>();
   for (const topicName of [names.topic, names.deadLetterTopic]) {
     const [exists] = await pubsub.topic(topicName).exists();
@@ -144,17 +130,72 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
       await act({ resource: 'Pub/Sub topic', name: topicName, status: 'create' }, async () => { await pubsub.createTopic(topicName); topicsKnown.add(topicName); });
     }
   }
-  const deadLetterTopic = pubsub.topic(names.deadLetterTopic);
-  await pubsubGrant(clients, steps, plan, 'IAM on Pub/Sub topic', names.deadLetterTopic, 'roles/pubsub.publisher', agent, deadLetterTopic.iam, topicsKnown.has(names.deadLetterTopic));
 
-  await ensureSubscription(clients, steps, act, names.deadLetterSubscription, names.deadLetterTopic, { ackDeadlineSeconds: 60 }, (metadata) =>
+  // IAM. The Pub/Sub service agent forwards to the dead-letter topic (and writes the raw table, unless
+  // a dedicated service account does). On a new project the agent may not exist until Pub/Sub needs
+  // it, so it is made sure of before anything is granted to it.
+  const projectNumber = settings.projectNumber ?? (await serviceAgentProjectNumber(clients));
+  const agentEmail = pubsubServiceAgent(projectNumber);
+  const agent = `serviceAccount:${agentEmail}`;
+  const writer = settings.subscriptionServiceAccount ? `serviceAccount:${settings.subscriptionServiceAccount}` : agent;
+  const agentStep: GcpStep = { resource: 'Pub/Sub service agent', name: agentEmail, status: 'skipped', detail: 'no grant to it is checked (the emulator has no IAM)' };
+  steps.push(agentStep);
+  let agentMadeSure = false;
+  const beforeGranting = async (member: string) => {
+    if (member !== agent || agentMadeSure) return;
+    agentMadeSure = true;
+    agentStep.status = plan ? 'create' : 'ensured';
+    agentStep.detail = 'Service Usage generateServiceIdentity (creates it if the project has none yet), before its first grant';
+    if (!plan) await ensurePubSubServiceAgent(clients, settings.projectId, agentEmail, options.agentPollSeconds);
+  };
+  const grant = async (resource: string, name: string, role: string, member: string, iam: { get: () => Promise<IamPolicy>; set: (p: IamPolicy) => Promise<unknown> } | undefined, known: boolean) => {
+    const grantSettings = { role, member };
+    if (!iam) {
+      steps.push({ resource, name, status: 'skipped', settings: grantSettings, detail: 'the Pub/Sub emulator has no IAM' });
+      return;
+    }
+    if (!known) {
+      await beforeGranting(member);
+      steps.push({ resource, name, status: 'grant', settings: grantSettings, detail: 'after it is created' });
+      return;
+    }
+    const updated = withMember(await iam.get(), role, member);
+    if (!updated) {
+      if (member === agent && !agentMadeSure) Object.assign(agentStep, { status: 'exists', detail: 'it holds grants already' });
+      steps.push({ resource, name, status: 'exists', settings: grantSettings });
+      return;
+    }
+    await beforeGranting(member);
+    await act({ resource, name, status: 'grant', settings: grantSettings }, () => iam.set(updated));
+  };
+  const pubsubIam = (iam: { getPolicy(): Promise<[IamPolicy, ...unknown[]]>; setPolicy(policy: never): Promise<unknown> }) => (clients.pubsubEmulated ? undefined : {
+    get: async () => (await iam.getPolicy())[0],
+    set: (policy: IamPolicy) => iam.setPolicy(policy as never),
+  });
+  // With pull landing the sink writes the table with the operator's own credentials.
+  if (settings.landing === 'bigquery') {
+    await grant('IAM on BigQuery table', rawName, 'roles/bigquery.dataEditor', writer, {
+      get: async () => (await table.getIamPolicy())[0] as IamPolicy,
+      set: (policy) => table.setIamPolicy(policy as never),
+    }, tableExists || !plan);
+  }
+  const deadLetterTopic = pubsub.topic(names.deadLetterTopic);
+  await grant('IAM on Pub/Sub topic', names.deadLetterTopic, 'roles/pubsub.publisher', agent, pubsubIam(deadLetterTopic.iam), topicsKnown.has(names.deadLetterTopic));
+
+  // Subscriptions: the dead-letter inspection one (nobody pulls it, so it must never expire), then the raw one.
+  await ensureSubscription(clients, steps, act, names.deadLetterSubscription, names.deadLetterTopic, { ackDeadlineSeconds: 60, ...NEVER_EXPIRE }, (metadata) =>
     metadata.bigqueryConfig?.table ? ['a BigQuery subscription where a pull subscription is expected'] : []);
 
   const bigqueryTable = `${settings.projectId}.${project.raw.schema}.${project.raw.name}`;
   const deadLetterPolicy = { deadLetterTopic: deadLetterTopic.name, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS };
+  const bigqueryConfig = {
+    table: bigqueryTable, writeMetadata: true, useTopicSchema: false, useTableSchema: false, dropUnknownFields: false,
+    ...(settings.subscriptionServiceAccount ? { serviceAccountEmail: settings.subscriptionServiceAccount } : {}),
+  };
   const subscriptionSettings = settings.landing === 'pull'
-    ? { ackDeadlineSeconds: 60, deadLetterPolicy }
-    : { bigqueryConfig: { table: bigqueryTable, writeMetadata: true, useTopicSchema: false, useTableSchema: false, dropUnknownFields: false }, deadLetterPolicy };
+    ? { ackDeadlineSeconds: 60, deadLetterPolicy, ...NEVER_EXPIRE }
+    : { bigqueryConfig, deadLetterPolicy, ...NEVER_EXPIRE };
+  const writerName = (email: string | null | undefined) => email || `the Pub/Sub service agent`;
   const rawSubscriptionKnown = await ensureSubscription(clients, steps, act, names.rawSubscription, names.topic, subscriptionSettings, (metadata) => {
     const config = metadata.bigqueryConfig;
     if (settings.landing === 'pull') {
@@ -167,14 +208,14 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
     return [
       config.table.replace(':', '.') !== bigqueryTable ? `writes to ${config.table}, expected ${bigqueryTable}` : '',
       config.writeMetadata ? '' : 'writeMetadata is off',
+      (config.serviceAccountEmail || undefined) !== settings.subscriptionServiceAccount
+        ? `writes as ${writerName(config.serviceAccountEmail)}, expected ${writerName(settings.subscriptionServiceAccount)}` : '',
       metadata.deadLetterPolicy?.deadLetterTopic !== deadLetterTopic.name ? 'no dead-letter policy to the dead-letter topic' : '',
     ].filter(Boolean);
-  });
-  await pubsubGrant(clients, steps, plan, 'IAM on Pub/Sub subscription', names.rawSubscription, 'roles/pubsub.subscriber', agent, pubsub.subscription(names.rawSubscription).iam, rawSubscriptionKnown);
+  }, settings.landing === 'bigquery' ? { ...(options.wait ?? DEFAULT_PROPAGATION_WAIT), log: options.log } : undefined);
+  await grant('IAM on Pub/Sub subscription', names.rawSubscription, 'roles/pubsub.subscriber', agent, pubsubIam(pubsub.subscription(names.rawSubscription).iam), rawSubscriptionKnown);
   return steps;
 }
-
-type SubscriptionMetadata = { topic?: string | null; bigqueryConfig?: { table?: string | null; writeMetadata?: boolean | null } | null; deadLetterPolicy?: { deadLetterTopic?: string | null } | null };
 
 async function ensureSubscription(
   clients: GcpClients,
@@ -184,61 +225,38 @@ async function ensureSubscription(
   topicName: string,
   settings: Record<string, unknown>,
   differences: (metadata: SubscriptionMetadata) => string[],
+  /** A BigQuery subscription: its creation waits for the writer's fresh table grant to propagate. */
+  propagation?: PropagationWait,
 ): Promise<boolean> {
+  const topic = clients.pubsub.topic(topicName);
   const subscription = clients.pubsub.subscription(name);
   const [exists] = await subscription.exists();
   if (!exists) {
     let created = false;
     await act({ resource: 'Pub/Sub subscription', name, status: 'create', settings: { topic: topicName, ...settings } }, async () => {
-      await withIamPropagation(() => clients.pubsub.topic(topicName).createSubscription(name, settings));
+      const create = () => topic.createSubscription(name, settings);
+      if (!propagation) await create();
+      else {
+        await createWithIamPropagation(`subscription ${name}`, create, async () => {
+          if (clients.pubsubEmulated) return true;
+          const [permissions] = await topic.iam.testPermissions(['pubsub.topics.attachSubscription']);
+          return permissions['pubsub.topics.attachSubscription'] === true;
+        }, propagation);
+      }
       created = true;
     });
     return created;
   }
-  const [metadata] = await subscription.getMetadata();
+  const [metadata] = (await subscription.getMetadata()) as unknown as [SubscriptionMetadata];
   const found = [
-    metadata.topic !== clients.pubsub.topic(topicName).name ? `reads ${metadata.topic}, expected topic ${topicName}` : '',
-    ...differences(metadata as SubscriptionMetadata),
+    metadata.topic !== topic.name ? `reads ${metadata.topic}, expected topic ${topicName}` : '',
+    ...differences(metadata),
+    expirationProblem(metadata)?.replace('NAME', name) ?? '',
   ].filter(Boolean);
-  steps.push({ resource: 'Pub/Sub subscription', name, status: found.length ? 'differs' : 'exists', detail: found.join('; ') || undefined });
+  const health = bigqueryState(metadata);
+  const status = found.length ? 'differs' : health?.problem ? 'unhealthy' : 'exists';
+  steps.push({ resource: 'Pub/Sub subscription', name, status, detail: [...found, health?.problem ?? ''].filter(Boolean).join('; ') || undefined });
   return true;
-}
-
-/**
- * A BigQuery subscription is refused until the table grant made moments before has propagated
- * (PERMISSION_DENIED or FAILED_PRECONDITION): try again for up to two minutes.
- */
-async function withIamPropagation<T>(create: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await create();
-    } catch (error) {
-      const code = (error as { code?: number }).code;
-      if ((code !== 7 && code !== 9) || attempt >= 12) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10_000));
-    }
-  }
-}
-
-interface PubSubIam { getPolicy(): Promise<[IamPolicy, ...unknown[]]>; setPolicy(policy: never): Promise<unknown> }
-
-async function pubsubGrant(clients: GcpClients, steps: GcpStep[], plan: boolean, resource: string, name: string, role: string, member: string, iam: PubSubIam, known: boolean): Promise<void> {
-  const settings = { role, member };
-  if (clients.pubsubEmulated) {
-    steps.push({ resource, name, status: 'skipped', settings, detail: 'the Pub/Sub emulator has no IAM' });
-    return;
-  }
-  if (!known) {
-    steps.push({ resource, name, status: 'grant', settings, detail: 'after it is created' });
-    return;
-  }
-  const updated = withMember((await iam.getPolicy())[0], role, member);
-  if (!updated) {
-    steps.push({ resource, name, status: 'exists', settings });
-    return;
-  }
-  if (!plan) await iam.setPolicy(updated as never);
-  steps.push({ resource, name, status: plan ? 'grant' : 'granted', settings });
 }
 
 /** The project number, read from Cloud Storage's service agent (service-NUMBER@gs-project-accounts...). */

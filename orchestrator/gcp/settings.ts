@@ -7,12 +7,20 @@ import { validateIdentifier } from '../identifiers.js';
 export interface GcpSettings {
   projectId: string;
   location: string;
+  /** Where `location` came from, so that a mismatch with the datasets can say which setting to fix. */
+  locationSource: string;
   /** Finds the Pub/Sub service agent; looked up through Cloud Storage when not given. */
   projectNumber?: string;
   /** Raw partitions older than this are deleted by BigQuery; unset keeps them. */
   rawPartitionExpirationDays?: number;
   /** How raw rows land: a BigQuery subscription (default), or a pull subscription drained by `sink --target gcp`. */
   landing: 'bigquery' | 'pull';
+  /**
+   * The identity the BigQuery subscription writes the raw table as (bigqueryConfig.serviceAccountEmail).
+   * Unset: the project's shared Pub/Sub service agent, so anyone who may create a subscription can
+   * make it write the raw table.
+   */
+  subscriptionServiceAccount?: string;
 }
 
 export interface GcpOptions {
@@ -21,14 +29,21 @@ export interface GcpOptions {
   location?: string;
   'project-number'?: string;
   'partition-expiration-days'?: number;
+  'subscription-service-account'?: string;
   config?: string;
 }
 
 const LOCATION = /^(US|EU|[a-z]+-[a-z]+[0-9]+)$/;
+const SERVICE_ACCOUNT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/;
+const CONFIG_KEYS = ['projectId', 'location', 'projectNumber', 'rawPartitionExpirationDays', 'landing', 'subscriptionServiceAccount'] as const;
 
-/** Flags win over the config file, which wins over the environment and dataform.json. */
+/**
+ * Flags win over the config file, which wins over the environment and dataform.json. The config file
+ * is the one place meant to hold the project and location for every command (the runbook passes it
+ * to each): a location given to `provision` alone would leave later commands on dataform.json's.
+ */
 export function resolveGcpSettings(project: ProjectConfig, options: GcpOptions): GcpSettings {
-  let file: Partial<Record<'projectId' | 'location' | 'projectNumber' | 'rawPartitionExpirationDays' | 'landing', unknown>> = {};
+  let file: Partial<Record<(typeof CONFIG_KEYS)[number], unknown>> = {};
   if (options.config) {
     if (!existsSync(options.config)) throw new UserError(`config file not found: ${options.config}`);
     try {
@@ -36,12 +51,16 @@ export function resolveGcpSettings(project: ProjectConfig, options: GcpOptions):
     } catch (error) {
       throw new UserError(`${options.config} is not valid JSON: ${errorMessage(error)}`);
     }
+    const unknown = Object.keys(file).filter((key) => !(CONFIG_KEYS as readonly string[]).includes(key));
+    if (unknown.length) throw new UserError(`${options.config}: unknown setting ${unknown.join(', ')} (known: ${CONFIG_KEYS.join(', ')})`);
   }
   const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   const projectId = options.project ?? text(file.projectId) ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.GCLOUD_PROJECT;
   if (!projectId) throw new UserError('no Google Cloud project: pass --project, set GOOGLE_CLOUD_PROJECT, or put projectId in --config');
   validateIdentifier('project', projectId, '--project / GOOGLE_CLOUD_PROJECT');
-  const location = options.location ?? text(file.location) ?? project.location;
+  const [location, locationSource] = options.location !== undefined ? [options.location, '--location']
+    : text(file.location) ? [text(file.location)!, `"location" in ${options.config}`]
+    : [project.location, `defaultLocation in ${project.projectDir}/dataform.json`];
   if (!LOCATION.test(location)) throw new UserError(`invalid location ${JSON.stringify(location)}: use US, EU or a region such as europe-west1`);
   const projectNumber = options['project-number'] ?? text(file.projectNumber);
   if (projectNumber !== undefined && !/^[0-9]{6,20}$/.test(projectNumber)) throw new UserError(`invalid project number ${JSON.stringify(projectNumber)}`);
@@ -49,5 +68,9 @@ export function resolveGcpSettings(project: ProjectConfig, options: GcpOptions):
   if (expiration !== undefined && !(Number.isInteger(expiration) && expiration > 0)) throw new UserError('the partition expiration must be a whole number of days');
   const landing = options.landing ?? text(file.landing) ?? 'bigquery';
   if (landing !== 'bigquery' && landing !== 'pull') throw new UserError(`landing must be "bigquery" or "pull", got ${JSON.stringify(landing)}`);
-  return { projectId, location, projectNumber, rawPartitionExpirationDays: expiration, landing };
+  const subscriptionServiceAccount = options['subscription-service-account'] ?? text(file.subscriptionServiceAccount);
+  if (subscriptionServiceAccount !== undefined && !SERVICE_ACCOUNT.test(subscriptionServiceAccount)) {
+    throw new UserError(`invalid service account ${JSON.stringify(subscriptionServiceAccount)}: expected NAME@PROJECT.iam.gserviceaccount.com`);
+  }
+  return { projectId, location, locationSource, projectNumber, rawPartitionExpirationDays: expiration, landing, subscriptionServiceAccount };
 }

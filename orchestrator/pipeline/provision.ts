@@ -35,7 +35,8 @@ async function ensureSubscription(
     : undefined;
   const [exists] = await subscription.exists();
   if (!exists) {
-    await topic.createSubscription(name, { ackDeadlineSeconds: settings.ackDeadlineSeconds, deadLetterPolicy });
+    // As on Google Cloud: never deleted for inactivity (Pub/Sub's default is 31 days).
+    await topic.createSubscription(name, { ackDeadlineSeconds: settings.ackDeadlineSeconds, deadLetterPolicy, expirationPolicy: {} });
     return { resource: 'Pub/Sub subscription', name, status: 'created' };
   }
   const [metadata] = await subscription.getMetadata();

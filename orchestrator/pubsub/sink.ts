@@ -7,8 +7,13 @@ export interface SinkOptions {
   subscriber: v1.SubscriberClient;
   /** Full path: projects/P/subscriptions/S. */
   subscriptionPath: string;
-  /** Durably writes rows to the raw table; messages are acknowledged only after it resolves. */
-  write: (rows: RawRow[]) => Promise<void>;
+  /**
+   * Durably writes rows to the raw table; messages are acknowledged only after it resolves. It may
+   * resolve with the rows the table refused (by index in `rows`, with the reason): their messages are
+   * not acknowledged but nacked, so they come back and, after the last delivery attempt, go to the
+   * dead-letter topic.
+   */
+  write: (rows: RawRow[]) => Promise<void | { rejected: Map<number, string> }>;
   /** Ask the server to answer at once when nothing is there (the emulator honours it). */
   returnImmediately?: boolean;
   /** Messages per pull; each pull is committed and acknowledged before the next. */
@@ -23,6 +28,8 @@ export interface SinkOptions {
 
 export interface SinkSummary {
   rows: number;
+  /** Deliveries the table refused (nacked); a message refused on every attempt counts each time. */
+  rejected: number;
   batches: number;
   seconds: number;
 }
@@ -75,7 +82,7 @@ export async function runSink(options: SinkOptions): Promise<SinkSummary> {
   const subscriptionName = subscriptionPath.split('/').pop()!;
   const maxMessages = options.maxMessages ?? 1000;
   const started = performance.now();
-  const summary: SinkSummary = { rows: 0, batches: 0, seconds: 0 };
+  const summary: SinkSummary = { rows: 0, rejected: 0, batches: 0, seconds: 0 };
   let idleSince: number | undefined;
   let idleCounts = options.idleAfter === undefined;
   void options.idleAfter?.finally(() => { idleCounts = true; });
@@ -90,9 +97,14 @@ export async function runSink(options: SinkOptions): Promise<SinkSummary> {
       continue;
     }
     idleSince = undefined;
-    await write(received.map((m) => toRawRow(m, subscriptionName)));
-    await subscriber.acknowledge({ subscription: subscriptionPath, ackIds: received.map((m) => m.ackId!) });
-    summary.rows += received.length;
+    const rejected = (await write(received.map((m) => toRawRow(m, subscriptionName))))?.rejected ?? new Map<number, string>();
+    const accepted = received.filter((_, i) => !rejected.has(i));
+    if (accepted.length) await subscriber.acknowledge({ subscription: subscriptionPath, ackIds: accepted.map((m) => m.ackId!) });
+    if (rejected.size) {
+      await subscriber.modifyAckDeadline({ subscription: subscriptionPath, ackIds: received.filter((_, i) => rejected.has(i)).map((m) => m.ackId!), ackDeadlineSeconds: 0 });
+    }
+    summary.rows += accepted.length;
+    summary.rejected += rejected.size;
     summary.batches++;
     options.onBatch?.({ rows: summary.rows, seconds: (performance.now() - started) / 1000 });
   }

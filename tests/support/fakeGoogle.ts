@@ -11,10 +11,38 @@ export interface RecordedRequest {
   method: string;
   path: string;
   body: unknown;
+  /** performance.now() when it arrived, to order requests across fakes. */
+  at: number;
 }
+
+/** A query job BigQuery was asked to run (the jobs Dataform starts). */
+export interface RecordedJob {
+  jobId: string;
+  query: string;
+  dryRun: boolean;
+  location?: string;
+}
+
+/** One insertAll request as received: how many rows, how many bytes. */
+export interface InsertAllCall {
+  rows: number;
+  bytes: number;
+  skipInvalidRows: boolean;
+}
+
+/** BigQuery's limit on an HTTP request (insertAll included). */
+const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 
 export class FakeGoogleApis {
   readonly requests: RecordedRequest[] = [];
+  readonly jobs: RecordedJob[] = [];
+  readonly insertAllCalls: InsertAllCall[] = [];
+  /** The row count an assertion query finds, by the assertion's `project.dataset.name` (none by default). */
+  readonly assertionRows = new Map<string, number>();
+  /** Why BigQuery refuses a row of insertAll (as `invalid` at `location`), or undefined to accept it. */
+  refuseRow: (json: Record<string, unknown>) => { location: string; message: string } | undefined = () => undefined;
+  /** Service Usage answers generateServiceIdentity with an operation still running, done on the next poll. */
+  serviceIdentityPending = true;
   readonly buckets = new Map<string, Record<string, unknown>>();
   readonly datasets = new Map<string, Record<string, unknown>>();
   readonly tables = new Map<string, Record<string, unknown>>();
@@ -37,8 +65,11 @@ export class FakeGoogleApis {
         const raw = Buffer.concat(chunks);
         const media = url.pathname.startsWith('/upload/') && req.method === 'PUT';
         const body = media || raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
-        this.requests.push({ method: req.method ?? '', path: url.pathname, body: media ? `<${raw.length} bytes>` : body });
-        const answer = this.objectRoute(req.method ?? '', url, body, raw) ?? this.route(req.method ?? '', url.pathname, body);
+        this.requests.push({ method: req.method ?? '', path: url.pathname, body: media ? `<${raw.length} bytes>` : body, at: performance.now() });
+        if (url.pathname.endsWith('/insertAll')) this.insertAllCalls.push({ rows: body?.rows?.length ?? 0, bytes: raw.length, skipInvalidRows: body?.skipInvalidRows === true });
+        const answer = raw.length > MAX_REQUEST_BYTES
+          ? [400, { error: { code: 400, message: `Request payload size exceeds the limit: ${MAX_REQUEST_BYTES} bytes.`, errors: [{ reason: 'badRequest' }] } }] as [number, unknown]
+          : this.objectRoute(req.method ?? '', url, body, raw) ?? this.jobRoute(req.method ?? '', url, body) ?? this.route(req.method ?? '', url.pathname, body);
         const [status, payload, headers] = answer;
         res.writeHead(status, { 'content-type': 'application/json', ...(headers ?? {}) });
         res.end(Buffer.isBuffer(payload) ? payload : JSON.stringify(payload));
@@ -92,6 +123,46 @@ export class FakeGoogleApis {
     return undefined;
   }
 
+  /**
+   * Query jobs, as the BigQuery client runs them: jobs.insert, then getQueryResults and jobs.get.
+   * Every job succeeds at once; an assertion's `select sum(1) as row_count from X` finds the rows
+   * `assertionRows` says. A dry-run job has no results to fetch, as on BigQuery.
+   */
+  private jobRoute(method: string, url: URL, body: JsonBody): [number, unknown] | undefined {
+    let m: RegExpExecArray | null;
+    const jobResource = (job: RecordedJob, project: string) => ({
+      kind: 'bigquery#job', id: `${project}:${job.location}.${job.jobId}`,
+      jobReference: { projectId: project, jobId: job.jobId, location: job.location },
+      status: { state: 'DONE' }, statistics: { query: { totalBytesProcessed: '0', totalBytesBilled: '0' } },
+      configuration: { query: { query: job.query }, dryRun: job.dryRun },
+    });
+    if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/jobs$/.exec(url.pathname)) && method === 'POST') {
+      const job: RecordedJob = {
+        jobId: body.jobReference?.jobId ?? `job-${this.jobs.length + 1}`,
+        query: body.configuration?.query?.query ?? '',
+        dryRun: body.configuration?.dryRun === true,
+        location: body.jobReference?.location,
+      };
+      this.jobs.push(job);
+      return [200, jobResource(job, m[1]!)];
+    }
+    if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/(jobs|queries)\/([^/]+)$/.exec(url.pathname)) && method === 'GET') {
+      const job = this.jobs.find((j) => j.jobId === m![3]);
+      if (!job || (job.dryRun && m[2] === 'queries')) return [404, { error: { code: 404, message: `Not found: Job ${m[1]}:${m[3]}`, errors: [{ reason: 'notFound' }] } }];
+      if (m[2] === 'jobs') return [200, jobResource(job, m[1]!)];
+      const assertion = /^select sum\(1\) as row_count from `([^`]+)`$/.exec(job.query.trim());
+      const rows = assertion ? [{ f: [{ v: this.assertionRows.has(assertion[1]!) ? String(this.assertionRows.get(assertion[1]!)) : null }] }] : [];
+      return [200, {
+        kind: 'bigquery#getQueryResultsResponse', jobReference: { projectId: m[1], jobId: job.jobId, location: job.location }, jobComplete: true,
+        totalRows: String(rows.length), rows, schema: { fields: assertion ? [{ name: 'row_count', type: 'INTEGER', mode: 'NULLABLE' }] : [] },
+      }];
+    }
+    if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets$/.exec(url.pathname)) && method === 'GET') {
+      return [200, { kind: 'bigquery#datasetList', datasets: [...this.datasets.keys()].map((id) => ({ id: `${m![1]}:${id}`, datasetReference: { projectId: m![1], datasetId: id } })) }];
+    }
+    return undefined;
+  }
+
   private route(method: string, path: string, body: JsonBody): [number, unknown] {
     const notFound: [number, unknown] = [404, { error: { code: 404, message: `Not found: ${path}`, errors: [{ reason: 'notFound' }] } }];
     let m: RegExpExecArray | null;
@@ -128,8 +199,22 @@ export class FakeGoogleApis {
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/:]+)\/insertAll$/.exec(path)) && method === 'POST') {
       const key = `${m[2]}.${m[3]}`;
       if (!this.tables.has(key)) return notFound;
-      this.inserted.set(key, [...(this.inserted.get(key) ?? []), ...body.rows]);
-      return [200, { kind: 'bigquery#tableDataInsertAllResponse' }];
+      const rows = body.rows as { insertId?: string; json: Record<string, unknown> }[];
+      const refused = rows.map((row) => this.refuseRow(row.json));
+      // As BigQuery: without skipInvalidRows one invalid row stops the whole request ("stopped").
+      const insertErrors = refused.flatMap((reason, index) => reason
+        ? [{ index, errors: [{ reason: 'invalid', location: reason.location, debugInfo: '', message: reason.message }] }]
+        : body.skipInvalidRows || !refused.some(Boolean) ? [] : [{ index, errors: [{ reason: 'stopped', location: '', debugInfo: '', message: '' }] }]);
+      const accepted = rows.filter((_, i) => !insertErrors.some((e) => e.index === i));
+      this.inserted.set(key, [...(this.inserted.get(key) ?? []), ...accepted]);
+      return [200, { kind: 'bigquery#tableDataInsertAllResponse', ...(insertErrors.length ? { insertErrors } : {}) }];
+    }
+    if ((m = /^\/v1beta1\/projects\/([^/]+)\/services\/([^/:]+):generateServiceIdentity$/.exec(path)) && method === 'POST') {
+      const identity = { '@type': 'type.googleapis.com/google.api.serviceusage.v1beta1.ServiceIdentity', email: `service-${this.projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`, uniqueId: '1234567890' };
+      return [200, this.serviceIdentityPending ? { name: 'operations/generate-identity-1', done: false } : { name: 'operations/generate-identity-1', done: true, response: identity }];
+    }
+    if (path === '/v1beta1/operations/generate-identity-1' && method === 'GET') {
+      return [200, { name: 'operations/generate-identity-1', done: true, response: { '@type': 'type.googleapis.com/google.api.serviceusage.v1beta1.ServiceIdentity', email: `service-${this.projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`, uniqueId: '1234567890' } }];
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/:]+):(getIamPolicy|setIamPolicy)$/.exec(path))) {
       const key = `${m[2]}.${m[3]}`;
