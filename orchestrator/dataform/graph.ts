@@ -90,6 +90,11 @@ export function selectActions(ordered: Action[], selection: Selection): Action[]
   for (const requested of selection.actions ?? []) {
     if (!ordered.some((a) => matchesName(a, requested))) throw new UserError(`no action named ${requested}`);
   }
+  for (const tag of selection.tags ?? []) {
+    if (!ordered.some((a) => a.tags.includes(tag))) {
+      throw new UserError(`no action has the tag ${tag} (tags: ${[...new Set(ordered.flatMap((a) => a.tags))].sort().join(', ')})`);
+    }
+  }
   const byName = new Map(ordered.map((a) => [a.name, a]));
   if (selection.includeDependencies) {
     const stack = [...chosen];

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { compileProject, type CompiledGraph } from '../dataform/compile.js';
 import { actionsInDependencyOrder, selectActions, type Selection } from '../dataform/graph.js';
 import type { ProjectConfig, Workdir } from '../config.js';
-import { UserError } from '../errors.js';
 import { DuckDbWarehouse } from '../warehouse/duckdb.js';
 import { runActions, type ActionResult, type RunSummary } from './run.js';
 
@@ -40,15 +39,8 @@ export async function transformLocal(options: LocalTransformOptions): Promise<Ru
   const graph = options.graph ?? (await compileForDuckDb(options.project, options.vars));
   const compileSeconds = (performance.now() - compileStarted) / 1000;
   const ordered = actionsInDependencyOrder(graph);
-  const selection = options.selection ?? {};
-  for (const tag of selection.tags ?? []) {
-    if (!ordered.some((a) => a.tags.includes(tag))) {
-      throw new UserError(`no action has the tag ${tag} (tags: ${[...new Set(ordered.flatMap((a) => a.tags))].sort().join(', ')})`);
-    }
-  }
-  const actions = selectActions(ordered, selection);
-  // Nothing to run is a mistake in the selection, not a successful run to record as the last one.
-  if (actions.length === 0) throw new UserError(`the selection matches no action to run${selection.assertionsOnly ? ' (no assertion depends on it)' : ''}`);
+  // Before the warehouse opens: a selection of nothing is an error, never a run recorded as the last one.
+  const actions = selectActions(ordered, options.selection ?? {});
   const warehouse = await openLocalWarehouse(options.project, options.workdir, false, options.profileFile);
   try {
     await warehouse.ensureRawTable(options.project.raw);
