@@ -9,6 +9,7 @@ import { ingestCommand } from './commands/ingest.js';
 import { loadCommand } from './commands/load.js';
 import { provisionCommand } from './commands/provision.js';
 import { queryCommand } from './commands/query.js';
+import { reportCommand } from './commands/report.js';
 import { sinkCommand } from './commands/sink.js';
 import { statusCommand } from './commands/status.js';
 import { assertCommand, transformCommand } from './commands/transform.js';
@@ -44,6 +45,7 @@ try {
     .command(queryCommand)
     .command(statusCommand)
     .command(checkCommand)
+    .command(reportCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .fail((message, error) => fail(error ?? new UserError(`${message}\nsee 'orchestrator --help'`, 2)))

@@ -1,0 +1,32 @@
+import path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { resolveGcpSettings } from '../gcp/settings.js';
+import { buildGcpReport, buildLocalReport, defaultReportFile, writeReport } from '../report/report.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
+
+interface ReportArgs extends CommonArgs, TargetArgs {
+  output?: string;
+}
+
+export const reportCommand: CommandModule<object, ReportArgs> = {
+  command: 'report',
+  describe: 'Write an HTML report of response times (headline numbers, per-city charts, daily trend, distribution) from the analytics models: one self-contained file, readable offline',
+  builder: (yargs) =>
+    withTargetOptions(withCommonOptions(yargs))
+      .option('output', { alias: 'o', type: 'string', describe: 'HTML file to write (default: report.html in the work directory)' }),
+  handler: async (args) => {
+    const { project, workdir, json } = contextOf(args);
+    const report = args.target === 'gcp'
+      ? await buildGcpReport(project, resolveGcpSettings(project, args))
+      : await buildLocalReport(project, workdir);
+    const output = path.resolve(args.output ?? defaultReportFile(workdir));
+    writeReport(output, report);
+    const { summary } = report.data;
+    if (json) {
+      printJson({ output, bytes: Buffer.byteLength(report.html), summary });
+    } else {
+      log(`${summary.conversations} conversations, ${report.data.byCity.length} city and role groups, ${report.data.daily.length} days`);
+      print(output);
+    }
+  },
+};
