@@ -13,12 +13,25 @@ const PERCENTILES = [
 }));
 
 /**
+ * How a running count k of n reaches a percentile, as `k * 100 <op> percent * n`. BigQuery's
+ * PERCENTILE_DISC compares k / n with the FLOAT64 of percent / 100 exactly, and 0.9 is stored as
+ * 0.90000000000000002...: 9 of 10 is not yet its 90th percentile, 10 of 10 is. So the comparison is
+ * strict where that FLOAT64 lies above the decimal (0.9), and not where it equals it (0.5).
+ */
+function reachedAt(percent) {
+  const stored = (percent / 100).toPrecision(30);
+  const decimal = (percent / 100).toFixed(2).padEnd(stored.length, "0");
+  return stored > decimal ? ">" : ">=";
+}
+
+/**
  * Response-time statistics of `relation` (conversations_by_day, or a subquery with its columns) per
  * group of `keys` (none: one row over everything), with an optional WHERE condition.
  *
- * The percentiles are exact and discrete, BigQuery's PERCENTILE_DISC: the smallest delay d such that
- * at least p% of the group's answered conversations waited d seconds or less. So a median is a delay
- * some conversation really had, in whole seconds, and "90% were answered within p90" holds exactly.
+ * The percentiles are exact and discrete, equal to BigQuery's PERCENTILE_DISC: the smallest delay d
+ * such that at least p% of the group's answered conversations waited d seconds or less (more than
+ * 90% for p90 when exactly 90% did, see reachedAt). So a median is a delay some conversation really
+ * had, in whole seconds, and "90% were answered within p90" holds exactly.
  * They are computed from a histogram (one row per group and distinct delay) and running counts, in
  * plain SQL that both engines evaluate alike: APPROX_QUANTILES would not equal DuckDB's exact
  * quantiles, and BigQuery's analytic PERCENTILE_DISC sorts every row of a group on one worker,
@@ -31,7 +44,7 @@ function responseTimes(relation, keys, where) {
   const partition = keys.length ? `PARTITION BY ${list}` : "";
   const answered = "IF(delay_seconds IS NULL, 0, conversations)";
   const percentiles = PERCENTILES.map(
-    (p) => `MIN(IF(delay_seconds IS NOT NULL AND answered_up_to * 100 >= ${p.percent} * answered_in_group, delay_seconds, NULL)) AS ${p.column}`,
+    (p) => `MIN(IF(delay_seconds IS NOT NULL AND answered_up_to * 100 ${reachedAt(p.percent)} ${p.percent} * answered_in_group, delay_seconds, NULL)) AS ${p.column}`,
   );
   return `WITH histogram AS (
   SELECT ${keys.map((k) => `${k}, `).join("")}first_responsetime_delay_seconds AS delay_seconds, COUNT(*) AS conversations, ${dialect.sumInt64("messages")} AS messages

@@ -230,6 +230,11 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
   const afterWrite = (action: Exclude<Action, { kind: 'declaration' }>) => { blockCache.delete(action.name); };
   const actions = selectActions(actionsInDependencyOrder(options.duckdbGraph), options.selection ?? {});
   await warehouse.ensureRawTable(options.raw);
+  // A pre-operation may change its own table before the script's statements are estimated (a DELETE
+  // of the days a run rewrites): each incremental table is measured as the run finds it.
+  for (const action of actions) {
+    if (action.kind === 'table' && action.table.type === 'incremental' && (await warehouse.relationKind(action.target)) === 'table') await blocksOf(action.name);
+  }
   const run = await runActions(warehouse, actions, { fullRefresh: options.fullRefresh, beforeWrite, afterWrite });
   await flushDeferred();
   return {
