@@ -101,7 +101,7 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
   });
 
   test('every command has --help', async () => {
-    for (const command of ['up', 'generate', 'emulator', 'provision', 'upload', 'ingest', 'sink', 'load', 'transform', 'assert', 'export', 'query', 'status', 'check']) {
+    for (const command of ['up', 'generate', 'emulator', 'provision', 'upload', 'ingest', 'sink', 'load', 'transform', 'assert', 'export', 'query', 'status', 'check', 'report']) {
       const help = await cli([command, '--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout, command === 'generate' ? /--output/ : /--workdir/);

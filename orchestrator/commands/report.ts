@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { resolveGcpSettings } from '../gcp/settings.js';
-import { buildGcpReport, buildLocalReport, defaultReportFile, writeReport } from '../report/report.js';
+import { type BuiltReport, buildGcpReport, defaultReportFile, writeLocalReport, writeReport } from '../report/report.js';
 import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 interface ReportArgs extends CommonArgs, TargetArgs {
@@ -16,11 +16,14 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .option('output', { alias: 'o', type: 'string', describe: 'HTML file to write (default: report.html in the work directory)' }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
-    const report = args.target === 'gcp'
-      ? await buildGcpReport(project, resolveGcpSettings(project, args))
-      : await buildLocalReport(project, workdir);
     const output = path.resolve(args.output ?? defaultReportFile(workdir));
-    writeReport(output, report);
+    let report: BuiltReport;
+    if (args.target === 'gcp') {
+      report = await buildGcpReport(project, resolveGcpSettings(project, args));
+      writeReport(output, report);
+    } else {
+      ({ report } = await writeLocalReport(project, workdir, output));
+    }
     const { summary } = report.data;
     if (json) {
       printJson({ output, bytes: Buffer.byteLength(report.html), summary });

@@ -94,6 +94,9 @@ function timestampOf(value: unknown): string | null {
   return text === null ? null : new Date(text).toISOString();
 }
 
+/** A fixed text order (localeCompare would depend on the machine's locale). */
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 function roleOf(value: unknown): Role {
   const role = textOf(value);
   if (role !== 'courier' && role !== 'customer') throw new Error(`unexpected first_message_by ${JSON.stringify(role)}`);
@@ -129,13 +132,16 @@ export async function readReportData(source: ReportSource): Promise<ReportData> 
       lastConversationStartedAt: timestampOf(summaryRow.last_conversation_started_at),
       lastPublishedAt: timestampOf(summaryRow.last_published_at),
     },
-    byCity: cityRows.map((row) => ({ city: textOf(row.city_code), firstMessageBy: roleOf(row.first_message_by), ...statisticsOf(row) })),
+    // Sorted here, so that the page does not depend on the order an engine returns rows in.
+    byCity: cityRows
+      .map((row) => ({ city: textOf(row.city_code), firstMessageBy: roleOf(row.first_message_by), ...statisticsOf(row) }))
+      .sort((a, b) => Number(a.city === null) - Number(b.city === null) || compareText(a.city ?? '', b.city ?? '') || compareText(a.firstMessageBy, b.firstMessageBy)),
     daily: dayRows.map((row) => ({ day: textOf(row.day)!, ...statisticsOf(row) })),
     distribution: bucketRows
       .map((row) => ({
         bucket: numberOf(row.delay_bucket)!, label: textOf(row.delay_bucket_label)!, firstMessageBy: roleOf(row.first_message_by), conversations: numberOf(row.conversations) ?? 0,
       }))
-      .sort((a, b) => a.bucket - b.bucket || a.firstMessageBy.localeCompare(b.firstMessageBy)),
+      .sort((a, b) => a.bucket - b.bucket || compareText(a.firstMessageBy, b.firstMessageBy)),
   };
 }
 

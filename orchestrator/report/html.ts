@@ -90,7 +90,8 @@ function statisticsCells(s: Statistics): string {
 function cityTable(data: ReportData): string {
   const labels = cityLabels(data.byCity);
   const order = cityTotals(data.byCity).map((c) => c.city);
-  const rows = [...data.byCity].sort((a, b) => order.indexOf(a.city) - order.indexOf(b.city) || a.firstMessageBy.localeCompare(b.firstMessageBy));
+  // Busiest city first; within a city, the data's order (by who waited).
+  const rows = [...data.byCity].sort((a, b) => order.indexOf(a.city) - order.indexOf(b.city));
   const body = rows.map((r) => `<tr><td class="city">${escapeHtml(labels.get(r.city)!)}</td><td>${escapeHtml(ROLE_LABELS[r.firstMessageBy])}</td>${statisticsCells(r)}</tr>`);
   return `<table>
 <thead><tr><th>city</th><th>who waited</th><th>conversations</th><th>answered</th><th>median</th><th>90th percentile</th><th>mean</th><th>messages per chat</th></tr></thead>

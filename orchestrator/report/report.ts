@@ -53,3 +53,10 @@ export async function buildGcpReport(project: ProjectConfig, settings: GcpSettin
 export function writeReport(file: string, report: BuiltReport): void {
   writeFileSync(file, report.html);
 }
+
+/** Builds the local report into `file` (default: next to the warehouse) and returns its path. */
+export async function writeLocalReport(project: ProjectConfig, workdir: Workdir, file = defaultReportFile(workdir)): Promise<{ file: string; report: BuiltReport }> {
+  const report = await buildLocalReport(project, workdir);
+  writeReport(file, report);
+  return { file, report };
+}
