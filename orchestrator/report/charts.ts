@@ -166,12 +166,15 @@ export function periods(daily: Day[]): { unit: 'day' | 'month'; periods: Period[
 /** Conversations per period (bars) and the share nobody answered (line, right axis). */
 export function volumeSpec(daily: Day[]): TopLevelSpec {
   const { unit, periods: list } = periods(daily);
-  const timeUnit = unit === 'month' ? 'utcyearmonth' : 'utcyearmonthdate';
-  const values = list.map((p) => ({ start: p.start, conversations: p.conversations, share: p.conversations ? p.unanswered / p.conversations : null }));
-  const x = { field: 'start', type: 'temporal', timeUnit, title: unit === 'month' ? 'month (UTC)' : 'day (UTC)' } as const;
+  // Periods as ordered labels (a band each), so that one day is one bar, not the whole axis.
+  const values = list.map((p) => ({
+    period: unit === 'month' ? p.start.slice(0, 7) : p.start, conversations: p.conversations, share: p.conversations ? p.unanswered / p.conversations : null,
+  }));
+  const x = { field: 'period', type: 'ordinal', title: unit === 'month' ? 'month (UTC)' : 'day (UTC)', axis: { labelAngle: -45, labelOverlap: 'parity' } } as const;
   return {
     config: CONFIG,
-    width: WIDTH,
+    // A few periods get narrow bars rather than one bar across the page.
+    width: Math.min(WIDTH, Math.max(160, values.length * 40)),
     height: 220,
     data: { values },
     layer: [
