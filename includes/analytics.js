@@ -102,8 +102,9 @@ const DELAY_BUCKETS = [
   label
 }));
 
-// DuckDB types an integer literal as a 32-bit INTEGER; the columns are INT64 on both engines.
-const int64 = (sql) => (dialect.engine === "duckdb" ? `CAST(${sql} AS BIGINT)` : sql);
+// DuckDB types an integer literal as a 32-bit INTEGER; CAST to INT64 (DuckDB's name for BIGINT too)
+// makes the columns INT64 on both engines.
+const int64 = (sql) => `CAST(${sql} AS INT64)`;
 
 /** The bucket number (1 = fastest) of a delay in seconds; NULL for NULL (unanswered). */
 function delayBucket(delay) {
