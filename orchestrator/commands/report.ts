@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { resolveGcpSettings } from '../gcp/settings.js';
-import { type BuiltReport, buildGcpReport, defaultReportFile, writeLocalReport, writeReport } from '../report/report.js';
+import type { BuiltReport } from '../report/report.js';
 import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 interface ReportArgs extends CommonArgs, TargetArgs {
@@ -16,6 +16,9 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
       .option('output', { alias: 'o', type: 'string', describe: 'HTML file to write (default: report.html in the work directory)' }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
+    // Loaded here: the charting libraries take a noticeable share of a second to import, which no
+    // other command should pay.
+    const { buildGcpReport, defaultReportFile, writeLocalReport, writeReport } = await import('../report/report.js');
     const output = path.resolve(args.output ?? defaultReportFile(workdir));
     let report: BuiltReport;
     if (args.target === 'gcp') {

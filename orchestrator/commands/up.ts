@@ -3,7 +3,6 @@ import { CONVERSATION_COLUMNS } from '../contract.js';
 import { plainRow, textTable } from '../output/format.js';
 import { Progress } from '../output/progress.js';
 import { runUp, type UpSummary } from '../pipeline/up.js';
-import { writeLocalReport } from '../report/report.js';
 import { type CommonArgs, contextOf, log, print, printJson, shortName, withCommonOptions } from './common.js';
 import { describePublish, failIfUnpublished } from './ingest.js';
 import { renderSummary, summaryJson } from './transform.js';
@@ -46,7 +45,8 @@ export const upCommand: CommandModule<object, UpArgs> = {
       onActionDone: (result) => log(`${result.status.padEnd(7)} ${shortName(result.name)}`),
     });
     publishing.done();
-    const report = summary.transform.ok ? (await writeLocalReport(project, workdir)).file : null;
+    // Imported when needed: the charting libraries would slow every command's start.
+    const report = summary.transform.ok ? (await (await import('../report/report.js')).writeLocalReport(project, workdir)).file : null;
     if (json) printJson({ ...summary, transform: summaryJson(summary.transform), firstRows: summary.firstRows.map(plainRow), report });
     else print(`${render(summary)}${report ? `\n\nreport: ${report}` : ''}`);
     failIfUnpublished(summary.publish);
