@@ -10,6 +10,7 @@ import { ingestCommand } from './commands/ingest.js';
 import { loadCommand } from './commands/load.js';
 import { provisionCommand } from './commands/provision.js';
 import { queryCommand } from './commands/query.js';
+import { reportCommand } from './commands/report.js';
 import { sinkCommand } from './commands/sink.js';
 import { statusCommand } from './commands/status.js';
 import { testCommand } from './commands/test.js';
@@ -57,6 +58,7 @@ try {
     .command(statusCommand)
     .command(deadLettersCommand)
     .command(checkCommand)
+    .command(reportCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     // Usage errors (unknown flags, and the coerce checks of flag values) are YErrors: exit 2.

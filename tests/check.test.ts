@@ -65,21 +65,21 @@ describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
     },
     {
       name: 'an unknown table',
-      file: 'definitions/analytics/conversations_per_day.sqlx',
-      edit: (s) => s.replace('FROM ${ref("customer_courier_conversations")}', 'FROM `chat-pipeline-local.chat_models.customer_courier_conversationz`'),
-      action: 'conversations_per_day', message: /Table not found: `?chat-pipeline-local\.chat_models\.customer_courier_conversationz/,
+      file: 'definitions/analytics/response_times_by_city.sqlx',
+      edit: (s) => s.replace('ref("conversations_by_day")', '"`chat-pipeline-local.chat_models.conversations_by_dayz`"'),
+      action: 'response_times_by_city', message: /Table not found: `?chat-pipeline-local\.chat_models\.conversations_by_dayz/,
     },
     {
       name: 'a wrong function signature',
-      file: 'definitions/analytics/response_times_by_city.sqlx',
-      edit: (s) => s.replace('MAX(first_responsetime_delay_seconds) AS', 'MAX(LENGTH(first_responsetime_delay_seconds)) AS'),
-      action: 'response_times_by_city', message: /No matching signature for function LENGTH/,
+      file: 'definitions/analytics/response_times_summary.sqlx',
+      edit: (s) => s.replace('MIN(conversation_started_at) AS', 'MIN(LENGTH(conversation_started_at)) AS'),
+      action: 'response_times_summary', message: /No matching signature for function LENGTH/,
     },
     {
       name: 'an ungrouped column',
-      file: 'definitions/analytics/response_times_by_city.sqlx',
-      edit: (s) => s.replace('  COUNT(*) AS conversations,', '  first_message_by,\n  COUNT(*) AS conversations,'),
-      action: 'response_times_by_city', message: /SELECT list expression references column first_message_by which is neither grouped nor aggregated/,
+      file: 'definitions/analytics/response_time_distribution.sqlx',
+      edit: (s) => s.replace('    COUNT(*) AS conversations', '    order_id,\n    COUNT(*) AS conversations'),
+      action: 'response_time_distribution', message: /SELECT list expression references column order_id which is neither grouped nor aggregated/,
     },
     {
       name: 'DuckDB syntax (SELECT * EXCLUDE)',
@@ -89,9 +89,9 @@ describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
     },
     {
       name: 'a DuckDB function (epoch_us)',
-      file: 'definitions/analytics/conversations_per_day.sqlx',
-      edit: (s) => s.replace('COUNT(*) AS conversations,', 'COUNT(*) AS conversations, MAX(epoch_us(conversation_started_at)) AS latest,'),
-      action: 'conversations_per_day', message: /Function not found: epoch_us/,
+      file: 'definitions/analytics/response_times_summary.sqlx',
+      edit: (s) => s.replace('MAX(last_published_at) AS', 'MAX(epoch_us(last_published_at)) AS'),
+      action: 'response_times_summary', message: /Function not found: epoch_us/,
     },
     {
       name: 'a column an upstream model no longer produces',

@@ -54,7 +54,7 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
     assert.equal(status.emulator, 'not running');
     assert.deepEqual([status.warehouse.rawRows, status.warehouse.customer_courier_conversations], [1801, 400]);
     assert.match(status.warehouse.latestPublishTime, /^\d{4}-\d\d-\d\dT/);
-    assert.deepEqual([status.lastModelRun.ok, status.lastModelRun.actions, status.lastModelRun.failed], [true, 15, []]);
+    assert.deepEqual([status.lastModelRun.ok, status.lastModelRun.actions, status.lastModelRun.failed], [true, 19, []]);
 
     const table = await cli(['query', 'SELECT city_code, conversations FROM chat_models.response_times_by_city ORDER BY city_code LIMIT 2', '--workdir', workdir]);
     assert.equal(table.code, 0, table.stderr);
@@ -101,7 +101,7 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
   });
 
   test('every command has --help', async () => {
-    for (const command of ['up', 'generate', 'emulator', 'provision', 'upload', 'ingest', 'sink', 'load', 'transform', 'assert', 'export', 'query', 'status', 'check']) {
+    for (const command of ['up', 'generate', 'emulator', 'provision', 'upload', 'ingest', 'sink', 'load', 'transform', 'assert', 'export', 'query', 'status', 'check', 'report']) {
       const help = await cli([command, '--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout, command === 'generate' ? /--output/ : /--workdir/);

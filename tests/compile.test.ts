@@ -22,8 +22,9 @@ describe('dataform compile --json (the official CLI, offline)', () => {
     assert.deepEqual(graph.graphErrors?.compilationErrors ?? [], []);
     const tables = Object.fromEntries((graph.tables ?? []).map((t) => [t.target.name, t]));
     assert.deepEqual(Object.keys(tables).sort(), [
-      'conversations', 'conversations_per_day', 'conversations_without_city', 'customer_courier_conversations',
-      'orders', 'rejected_events', 'response_times_by_city', 'stg_events', 'stg_pending_deliveries', 'stg_raw_events', 'stg_raw_partitions',
+      'conversations', 'conversations_by_day', 'conversations_without_city', 'customer_courier_conversations', 'orders', 'rejected_events',
+      'response_time_distribution', 'response_times_by_city', 'response_times_daily', 'response_times_daily_by_city', 'response_times_summary',
+      'stg_events', 'stg_pending_deliveries', 'stg_raw_events', 'stg_raw_partitions',
     ]);
     for (const name of ['stg_events', 'conversations', 'orders', 'rejected_events', 'customer_courier_conversations']) {
       assert.equal(tables[name]!.type, 'incremental', name);

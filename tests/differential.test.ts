@@ -62,6 +62,18 @@ async function edgeCaseDeliveries(): Promise<Delivery[]> {
     JSON.stringify(message(49, 'courier', { at: '2024-02-01T10:00:00Z' })), JSON.stringify(message(49, 'courier', ['2024-02-01T10:00:00Z'])),
     JSON.stringify(message(49, 'courier', 1706781600)), JSON.stringify(message(49, 'courier', '2024-02-01T10:00:00.123456789Z')),
     '{"orderId": 50, "messageSentTime": "2024-02-01T10:00:00Z", "senderAppType": "courier", "senderAppType": "customer"}',
+    // For the analyst models: a city whose chats were never answered (either side waiting), a city
+    // with one conversation, a city code that is hostile markup, a chat across midnight, equal
+    // delays (percentile ties) and an answer in the same second (a delay of 0).
+    message(60, 'courier', '2024-02-01T10:00:00Z'), message(60, 'courier', '2024-02-01T10:02:00Z'), order(60, 'UNA'),
+    message(61, 'customer', '2024-02-02T08:00:00Z'), order(61, 'UNA'),
+    message(62, 'customer', '2024-02-01T10:00:00Z'), message(62, 'courier', '2024-02-01T10:00:45Z'), order(62, 'ONE'),
+    message(63, 'courier', '2024-02-01T10:00:00Z'), message(63, 'customer', '2024-02-01T10:01:00Z'), order(63, '<b>"O\'Neil" & co</b>'),
+    message(64, 'customer', '2024-02-01T23:59:59Z'), message(64, 'courier', '2024-02-02T00:00:30Z'), order(64, 'DAY'),
+    ...[10, 10, 20, 40, 0].flatMap((delay, i) => [
+      message(65 + i, 'customer', '2024-02-03T12:00:00Z', { chatStartedByMessage: true }),
+      message(65 + i, 'courier', new Date(Date.parse('2024-02-03T12:00:00Z') + delay * 1000).toISOString()), order(65 + i, 'TIE'),
+    ]),
   ];
   const deliveries = events.map((e, i) => delivery(e, at(i)));
   deliveries.push({ ...deliveries[0]!, messageId: 'redelivered', publishTime: at(100) });
@@ -88,7 +100,8 @@ describe('models: DuckDB equals ZetaSQL’s reference evaluator, model by model'
   after(() => duck?.dispose());
 
   const models = ['stg_raw_events', 'stg_pending_deliveries', 'stg_events', 'conversations', 'orders', 'rejected_events', 'customer_courier_conversations',
-    'response_times_by_city', 'conversations_per_day', 'conversations_without_city'];
+    'conversations_by_day', 'response_times_daily', 'response_times_daily_by_city', 'response_time_distribution', 'response_times_by_city',
+    'response_times_summary', 'conversations_without_city'];
   for (const model of models) {
     test(model, async () => {
       const action = actionsInDependencyOrder(graph).find((a) => a.kind === 'table' && a.target.name === model);
@@ -125,6 +138,11 @@ describe('models: DuckDB equals ZetaSQL’s reference evaluator, model by model'
       }
       if (model === 'customer_courier_conversations') assert.ok(expected.length >= 6, 'the fixture produces conversations');
       if (model === 'rejected_events') assert.ok(expected.length >= 15, 'the fixture produces rejects');
+      if (model === 'response_times_by_city') {
+        const city = (code: string) => expected.filter((r) => r.startsWith(`str:${code} |`));
+        assert.ok(city('UNA').length === 2 && city('UNA').every((r) => / \| int:0 \| num:0 \| NULL \| NULL \| NULL \| /.test(r)), 'a city whose chats were never answered, by each side');
+        assert.ok(city('ONE').length === 1 && city('ONE')[0]!.includes('| int:1 | int:1 | num:1 | int:45 | int:45 |'), 'a city with one conversation');
+      }
     });
   }
 

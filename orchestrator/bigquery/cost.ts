@@ -10,8 +10,8 @@
 // - within a partition, rows are stored sorted by the clustering columns in blocks of `blockBytes`
 //   (BigQuery does not document its block size; 64 MB by default here), and a block is skipped
 //   when the min/max of its clustering columns rule the conditions out;
-// - a MERGE with an UPDATE clause is billed for its reads plus every byte of the target partitions
-//   it may update (the whole table when unpartitioned), as BigQuery's DML pricing says;
+// - a MERGE with an UPDATE clause, and a DELETE, is billed for its reads plus every byte of the target
+//   partitions it may change (the whole table when unpartitioned), as BigQuery's DML pricing says;
 // - each table a statement references is billed at least 10 MB; INFORMATION_SCHEMA reads 10 MB.
 import type { AstNode, Constant, Scalar, TableScan } from './scans.js';
 import { functionCall } from './scans.js';
@@ -89,7 +89,9 @@ function literalValue(value: Record<string, unknown> | undefined): Constant {
     return BigInt(v as number | string);
   };
   switch (kind) {
-    case 'int64Value': case 'uint64Value': case 'int32Value': case 'dateValue': return long(raw);
+    case 'int64Value': case 'uint64Value': case 'int32Value': return long(raw);
+    // Days since the epoch, as µs at midnight UTC: the unit of a time partition's range.
+    case 'dateValue': return long(raw) * DAY_US;
     case 'stringValue': return String(raw);
     case 'boolValue': return Boolean(raw);
     case 'timestampValue': {
@@ -209,7 +211,7 @@ export function tableCost(table: string, scans: TableScan[], layout: TableLayout
   let updatedPartitions: Set<string> | undefined;
   for (const scan of scans) {
     const scanKept = blocks.flatMap((block, i) => (scan.conditions.every((c) => mayMatch(c, scan, block, parameters)) ? [i] : []));
-    if (scan.dmlTarget === 'merge-update') {
+    if (scan.dmlTarget === 'merge-update' || scan.dmlTarget === 'delete') {
       updatedPartitions = new Set(scanKept.map((i) => blocks[i]!.partition));
       if (!layout?.partition) updatedPartitions = new Set(blocks.map((b) => b.partition));
     }

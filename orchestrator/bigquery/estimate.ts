@@ -93,7 +93,7 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
   const blockBytes = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
   const languageOptions = await server.bigQueryLanguageOptions([
     'RESOLVED_QUERY_STMT', 'RESOLVED_CREATE_TABLE_AS_SELECT_STMT', 'RESOLVED_CREATE_VIEW_STMT', 'RESOLVED_MERGE_STMT',
-    'RESOLVED_INSERT_STMT', 'RESOLVED_CREATE_TABLE_STMT', 'RESOLVED_DROP_STMT', 'RESOLVED_ASSERT_STMT',
+    'RESOLVED_INSERT_STMT', 'RESOLVED_DELETE_STMT', 'RESOLVED_CREATE_TABLE_STMT', 'RESOLVED_DROP_STMT', 'RESOLVED_ASSERT_STMT',
   ]);
   const layouts = layoutsOf(options.bigqueryGraph, options.raw);
   const bigqueryActions = new Map(actionsInDependencyOrder(options.bigqueryGraph).map((a) => [a.name, a]));
@@ -128,7 +128,7 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
 
   const readVariable = async (name: string, type: string): Promise<Constant> => {
     const element = /^ARRAY<(\w+)>$/i.exec(type)?.[1];
-    const timestamp = (element ?? type).toUpperCase() === 'TIMESTAMP';
+    const timestamp = ['TIMESTAMP', 'DATE'].includes((element ?? type).toUpperCase());
     const expression = timestamp ? 'epoch_us(x)' : 'x';
     const source = element ? `(SELECT UNNEST(getvariable('${name}')) AS x)` : `(SELECT getvariable('${name}') AS x)`;
     const { rows } = await warehouse.query(`SELECT ${expression} AS v FROM ${source}`);
@@ -230,6 +230,11 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
   const afterWrite = (action: Exclude<Action, { kind: 'declaration' }>) => { blockCache.delete(action.name); };
   const actions = selectActions(actionsInDependencyOrder(options.duckdbGraph), options.selection ?? {});
   await warehouse.ensureRawTable(options.raw);
+  // A pre-operation may change its own table before the script's statements are estimated (a DELETE
+  // of the days a run rewrites): each incremental table is measured as the run finds it.
+  for (const action of actions) {
+    if (action.kind === 'table' && action.table.type === 'incremental' && (await warehouse.relationKind(action.target)) === 'table') await blocksOf(action.name);
+  }
   const run = await runActions(warehouse, actions, { fullRefresh: options.fullRefresh, beforeWrite, afterWrite });
   await flushDeferred();
   return {

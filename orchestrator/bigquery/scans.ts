@@ -17,7 +17,7 @@ export interface TableScan {
   /** Column id -> column name, for the column references in the conditions. */
   columnNames: Map<number, string>;
   /** The target of a MERGE, INSERT, UPDATE or DELETE. */
-  dmlTarget?: 'merge-update' | 'merge-insert' | 'insert';
+  dmlTarget?: 'merge-update' | 'merge-insert' | 'insert' | 'delete';
 }
 
 export type AstNode = { [key: string]: unknown };
@@ -112,6 +112,17 @@ export function tableScans(statement: unknown): TableScan[] {
       visit(merge.fromScan, []);
       visit(merge.mergeExpr, []);
       visit(merge.whenClauseList, []);
+      return;
+    }
+    const deletion = node.resolvedDeleteStmtNode as AstNode | undefined;
+    if (deletion) {
+      // A DELETE reads its target through its WHERE, and changes the partitions that WHERE keeps.
+      const target = deletion.tableScan as AstNode;
+      const { columns, columnNames } = scanColumns(target);
+      const where = isNode(deletion.whereExpr) ? conjuncts(deletion.whereExpr) : [];
+      const own = where.filter((c) => { const ids = referencedColumns(c); return ids.size > 0 && [...ids].every((id) => columnNames.has(id)); });
+      scans.push({ table: tableNameOf(target), columns, conditions: own, columnNames, dmlTarget: 'delete' });
+      visit(deletion.whereExpr, []);
       return;
     }
     for (const [key, value] of Object.entries(node)) {

@@ -45,8 +45,10 @@ export const upCommand: CommandModule<object, UpArgs> = {
       onActionDone: (result) => log(`${result.status.padEnd(7)} ${shortName(result.name)}`),
     });
     publishing.done();
-    if (json) printJson({ ...summary, transform: summaryJson(summary.transform), firstRows: summary.firstRows.map(plainRow) });
-    else print(render(summary));
+    // Imported when needed: the charting libraries would slow every command's start.
+    const report = summary.transform.ok ? (await (await import('../report/report.js')).writeLocalReport(project, workdir)).file : null;
+    if (json) printJson({ ...summary, transform: summaryJson(summary.transform), firstRows: summary.firstRows.map(plainRow), report });
+    else print(`${render(summary)}${report ? `\n\nreport: ${report}` : ''}`);
     failIfUnpublished(summary.publish);
     if (!summary.transform.ok) process.exitCode = 1;
   },

@@ -50,6 +50,8 @@ export class FakeGoogleApis {
   readonly objects = new Map<string, Buffer>();
   /** Rows received through insertAll, by `dataset.table`. */
   readonly inserted = new Map<string, { insertId?: string; json: Record<string, unknown> }[]>();
+  /** Answers jobs.query (POST .../queries) with a schema and rows in the API's f/v form; unset: 501. */
+  onQuery?: (body: JsonBody) => Promise<{ fields: { name: string; type: string }[]; rows: (string | null)[][] }>;
   private readonly uploads = new Map<string, { bucket: string; name: string }>();
   private server?: http.Server;
   private endpoint = '';
@@ -67,12 +69,25 @@ export class FakeGoogleApis {
         const body = media || raw.length === 0 ? undefined : JSON.parse(raw.toString('utf8'));
         this.requests.push({ method: req.method ?? '', path: url.pathname, body: media ? `<${raw.length} bytes>` : body, at: performance.now() });
         if (url.pathname.endsWith('/insertAll')) this.insertAllCalls.push({ rows: body?.rows?.length ?? 0, bytes: raw.length, skipInvalidRows: body?.skipInvalidRows === true });
-        const answer = raw.length > MAX_REQUEST_BYTES
-          ? [400, { error: { code: 400, message: `Request payload size exceeds the limit: ${MAX_REQUEST_BYTES} bytes.`, errors: [{ reason: 'badRequest' }] } }] as [number, unknown]
-          : this.objectRoute(req.method ?? '', url, body, raw) ?? this.jobRoute(req.method ?? '', url, body) ?? this.route(req.method ?? '', url.pathname, body);
-        const [status, payload, headers] = answer;
-        res.writeHead(status, { 'content-type': 'application/json', ...(headers ?? {}) });
-        res.end(Buffer.isBuffer(payload) ? payload : JSON.stringify(payload));
+        const reply = ([status, payload, headers]: [number, unknown, Record<string, string>?]) => {
+          res.writeHead(status, { 'content-type': 'application/json', ...(headers ?? {}) });
+          res.end(Buffer.isBuffer(payload) ? payload : JSON.stringify(payload));
+        };
+        const query = /^\/bigquery\/v2\/projects\/([^/]+)\/queries$/.exec(url.pathname);
+        if (query && req.method === 'POST' && this.onQuery) {
+          this.onQuery(body).then(
+            ({ fields, rows }) => reply([200, {
+              kind: 'bigquery#queryResponse', jobComplete: true, cacheHit: false, totalRows: String(rows.length),
+              jobReference: { projectId: query[1], jobId: `job-${this.requests.length}`, location: body.location },
+              schema: { fields: fields.map((f) => ({ ...f, mode: 'NULLABLE' })) }, rows: rows.map((row) => ({ f: row.map((v) => ({ v })) })),
+            }]),
+            (error: unknown) => reply([400, { error: { code: 400, message: String(error), errors: [{ reason: 'invalidQuery' }] } }]),
+          );
+          return;
+        }
+        reply(raw.length > MAX_REQUEST_BYTES
+          ? [400, { error: { code: 400, message: `Request payload size exceeds the limit: ${MAX_REQUEST_BYTES} bytes.`, errors: [{ reason: 'badRequest' }] } }]
+          : this.objectRoute(req.method ?? '', url, body, raw) ?? this.jobRoute(req.method ?? '', url, body) ?? this.route(req.method ?? '', url.pathname, body));
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
