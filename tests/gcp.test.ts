@@ -181,7 +181,7 @@ describe('transform and assert --target gcp: the dataform run command line', () 
     const scheduled = JSON.parse((await cliOk(['transform', '--target', 'gcp', '--project', PROJECT, '--print-command', '--dry-run', '--json', '--workdir', workdir], temp)).stdout);
     const scheduledArgs = scheduled.command as string[];
     assert.equal(scheduledArgs[scheduledArgs.indexOf('--actions') - 1], '--dry-run', "--dry-run is Dataform's own");
-    assert.equal(scheduled.actions.length, 15, 'a plain run: the pipeline, without the full-table audits');
+    assert.equal(scheduled.actions.length, 19, 'a plain run: the pipeline, without the full-table audits');
     assert.ok(scheduled.actions.includes(`${PROJECT}.chat_assertions.assert_no_raw_rows_beyond_horizon`));
     assert.ok(!scheduled.actions.some((a: string) => /\.audit_/.test(a)), JSON.stringify(scheduled.actions));
 
@@ -203,8 +203,8 @@ describe('transform and assert --target gcp: the dataform run command line', () 
     assertCleanError(gcp, /no action has the tag no_such_tag \(tags: [a-z, ]+\)/);
     const local = await cli(['transform', '--tags', 'no_such_tag', '--workdir', path.join(temp, 'empty-local')], temp);
     assertCleanError(local, /no action has the tag no_such_tag \(tags: [a-z, ]+\)/);
-    const assertion = await cli(['assert', '--target', 'gcp', '--project', PROJECT, '--print-command', '--actions', 'response_times_by_city', '--workdir', workdir], temp);
-    assertCleanError(assertion, /nothing to run: --actions response_times_by_city --include-dependents selects no assertion/);
+    const assertion = await cli(['assert', '--target', 'gcp', '--project', PROJECT, '--print-command', '--actions', 'conversations_without_city', '--workdir', workdir], temp);
+    assertCleanError(assertion, /nothing to run: --actions conversations_without_city --include-dependents selects no assertion/);
   });
 });
 

@@ -225,7 +225,7 @@ describe('flags are checked before anything runs', () => {
     const before = readFileSync(lastRun, 'utf8');
     assertOneLineError(await cli(['transform', '--tags', 'nosuchtag', '--workdir', workdir]), /no action has the tag nosuchtag \(tags: .*audit/, 1);
     assertOneLineError(await cli(['transform', '--tags', 'audit', 'nosuchtag', '--workdir', workdir]), /no action has the tag nosuchtag/, 1);
-    assertOneLineError(await cli(['assert', '--actions', 'conversations_per_day', '--workdir', workdir]), /nothing to run: --actions conversations_per_day --include-dependents selects no assertion/, 1);
+    assertOneLineError(await cli(['assert', '--actions', 'conversations_without_city', '--workdir', workdir]), /nothing to run: --actions conversations_without_city --include-dependents selects no assertion/, 1);
     assertOneLineError(await cli(['transform', '--actions', 'nosuchaction', '--workdir', workdir]), /no action named nosuchaction/, 1);
     assert.equal(readFileSync(lastRun, 'utf8'), before);
   });
