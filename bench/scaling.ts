@@ -117,7 +117,7 @@ async function measure(historyCount: number, server: ZetaSqlServer): Promise<Siz
       }
     }
     const errors = estimate.statements.filter((s) => s.error);
-    if (errors.length) log(`estimate: ${errors.length} statement(s) not analysed, first: ${errors[0]!.action} ${errors[0]!.purpose}: ${errors[0]!.error}`);
+    if (errors.length) log(`estimate: ${errors.length} statement(s) not analysed, first: ${errors[0].action} ${errors[0].purpose}: ${errors[0].error}`);
 
     const incremental = await transformLocal({ project, workdir, graph, profileFile: path.join(workdir.dir, 'profile.json') });
     if (!incremental.ok) throw new Error('incremental run failed');

@@ -75,7 +75,7 @@ export function parseVars(values: string[] | undefined): Record<string, string> 
   for (const pair of (values ?? []).flatMap((v) => v.split(','))) {
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(pair.trim());
     if (!match) throw new UserError(`--vars expects key=value pairs, got ${JSON.stringify(pair)}`);
-    vars[match[1]!] = match[2]!;
+    vars[match[1]] = match[2]!;
   }
   return vars;
 }

@@ -177,7 +177,7 @@ describe('the analyst models on a hand-worked warehouse', () => {
   test("the README's example queries run on DuckDB and on ZetaSQL (BigQuery), with the same answers", async () => {
     const readme = readFileSync(path.join(PACKAGE_ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## For analysts'), readme.indexOf('\n## ', readme.indexOf('## For analysts') + 1));
-    const queries = [...section.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!.trim());
+    const queries = [...section.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1].trim());
     assert.ok(queries.length >= 3, `${queries.length} example queries in the README`);
     const warehouse = await openLocalWarehouse(p.project, p.workdir, true);
     try {
@@ -187,7 +187,7 @@ describe('the analyst models on a hand-worked warehouse', () => {
         const types = await warehouse.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'chat_models' AND table_name = '${name}' ORDER BY ordinal_position`);
         const columns = types.rows.map((r) => ({ name: String(r.column_name), kind: duckTypeKind(String(r.data_type)) }));
         const content = await warehouse.query(`SELECT * FROM ${p.table(name)}`);
-        tables.push({ name: `chat_models.${name}`, columns, rows: content.rows.map((row) => columns.map((c) => row[c.name] as Value)) });
+        tables.push({ name: `chat_models.${name}`, columns, rows: content.rows.map((row) => columns.map((c) => row[c.name])) });
       }
       for (const sql of queries) {
         const duck = await warehouse.query(sql);
@@ -262,7 +262,7 @@ describe('incremental runs of the analyst models', () => {
       await fresh.append(landed);
       await fresh.transform();
       const expected = await snapshot(fresh);
-      if (i > 0) expected.response_times_daily = expected.response_times_daily!.map((r) => (r.day === '2024-01-15' ? { ...r, mean_delay_seconds: -1 } : r));
+      if (i > 0) expected.response_times_daily = expected.response_times_daily.map((r) => (r.day === '2024-01-15' ? { ...r, mean_delay_seconds: -1 } : r));
       assert.deepEqual(await snapshot(incremental), expected, `after ${batch.name}`);
     }
     const byCity = await incremental.rows('response_times_daily_by_city', ['day', 'city_code', 'conversations'], 'day, city_code');
@@ -275,9 +275,9 @@ describe('incremental runs of the analyst models', () => {
 
   test('check --cost: each incremental statement of the analyst models reads and rewrites only the touched days', async () => {
     const p = pipeline();
-    await p.append(batches[0]!.deliveries);
+    await p.append(batches[0].deliveries);
     await p.transform();
-    await p.append(batches[1]!.deliveries);
+    await p.append(batches[1].deliveries);
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'analytics-cost-'));
     try {
       const json = JSON.parse((await cliOk(['check', '--cost', '--json', '--workdir', p.workdir.dir], cwd)).stdout) as {
@@ -324,10 +324,10 @@ describe('the analyst models on the anchors: DuckDB equals ZetaSQL’s reference
         const types = await warehouse.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'chat_models' AND table_name = '${name}' ORDER BY ordinal_position`);
         const columns = types.rows.map((r) => ({ name: String(r.column_name), kind: duckTypeKind(String(r.data_type)) }));
         const content = await warehouse.query(`SELECT * FROM ${p.table(name)}`);
-        return { name: `${p.project.database}.chat_models.${name}`, columns, rows: content.rows.map((row) => columns.map((c) => row[c.name] as Value)) };
+        return { name: `${p.project.database}.chat_models.${name}`, columns, rows: content.rows.map((row) => columns.map((c) => row[c.name])) };
       };
       const tables: ZetaTable[] = [await read('customer_courier_conversations')];
-      assert.ok(tables[0]!.rows.length > 800, `${tables[0]!.rows.length} conversations`);
+      assert.ok(tables[0].rows.length > 800, `${tables[0].rows.length} conversations`);
       for (const model of ['conversations_by_day', 'response_times_daily', 'response_times_daily_by_city', 'response_time_distribution', 'response_times_by_city', 'response_times_summary']) {
         const compiled = actions.find((a) => a.kind === 'table' && a.target.name === model);
         assert.ok(compiled && compiled.kind === 'table');

@@ -39,7 +39,7 @@ async function check(projectDir = PACKAGE_ROOT): Promise<{ code: number | null; 
 function onlyError(output: CheckOutput) {
   const errors = output.results.filter((r) => !r.ok && !r.skipped);
   assert.equal(errors.length, 1, `exactly one action with errors: ${JSON.stringify(errors.map((e) => e.name))}`);
-  return { action: errors[0]!, statement: errors[0]!.statements.find((s) => !s.ok)! };
+  return { action: errors[0], statement: errors[0].statements.find((s) => !s.ok)! };
 }
 
 describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
@@ -115,7 +115,7 @@ describe('orchestrator check: every BigQuery statement through ZetaSQL', () => {
   }
 
   test('require_partition_filter: stg_pending_deliveries reading the stg_raw_events view (over the raw table) without a publish_time filter fails', async () => {
-    const dir = projectWith('definitions/staging/stg_pending_deliveries.sqlx', (s) => s.replace(/\nWHERE\n  publish_time[\s\S]*?\n\n/, '\n\n'));
+    const dir = projectWith('definitions/staging/stg_pending_deliveries.sqlx', (s) => s.replace(/\nWHERE\n {2}publish_time[\s\S]*?\n\n/, '\n\n'));
     const { code, output } = await check(dir);
     assert.equal(code, 1);
     const { action, statement } = onlyError(output);
@@ -175,7 +175,7 @@ describe('checkGraph on scripts: variables, blocks, INFORMATION_SCHEMA, require_
       ],
       query: 'SELECT message_id, publish_time FROM `p-project.raw.events` WHERE message_id IN UNNEST(ids) AND publish_time > since AND n > 0',
     }));
-    assert.deepEqual(result!.statements, [
+    assert.deepEqual(result.statements, [
       { purpose: 'pre-operation (DECLARE ids)', ok: true },
       { purpose: 'pre-operation (DECLARE since)', ok: true },
       { purpose: 'pre-operation (DECLARE n)', ok: true },
@@ -186,15 +186,15 @@ describe('checkGraph on scripts: variables, blocks, INFORMATION_SCHEMA, require_
 
   test('a DEFAULT of another type than declared fails, and the script stops there', async () => {
     const [result] = await checkTables(table('wrong', { preOps: ["DECLARE ids ARRAY<INT64> DEFAULT (SELECT ARRAY_AGG(message_id) FROM `p-project.raw.events` WHERE publish_time > TIMESTAMP '2020-01-01')"] }));
-    assert.equal(result!.ok, false);
-    assert.equal(result!.statements.length, 1);
-    assert.match(result!.statements[0]!.message ?? '', /ARRAY<STRING>, not coercible to the declared ARRAY<INT64>/);
+    assert.equal(result.ok, false);
+    assert.equal(result.statements.length, 1);
+    assert.match(result.statements[0].message ?? '', /ARRAY<STRING>, not coercible to the declared ARRAY<INT64>/);
   });
 
   test("INSERT_OVERWRITE's script: temporary table, BEGIN block, untyped DECLARE, MERGE ... NOT MATCHED BY SOURCE", async () => {
     const [result] = await checkTables(table('overwrite', { type: 'incremental', incrementalStrategy: 'INSERT_OVERWRITE', bigquery: { partitionBy: 'DATE(publish_time)' } }));
-    assert.equal(result!.ok, true, JSON.stringify(result!.statements));
-    assert.deepEqual(result!.statements.map((s) => s.purpose), ['create table', 'insert overwrite', 'insert overwrite (DECLARE partitions_for_replacement)', 'insert overwrite', 'insert overwrite']);
+    assert.equal(result.ok, true, JSON.stringify(result.statements));
+    assert.deepEqual(result.statements.map((s) => s.purpose), ['create table', 'insert overwrite', 'insert overwrite (DECLARE partitions_for_replacement)', 'insert overwrite', 'insert overwrite']);
   });
 
   test('what check cannot analyse is reported, not skipped', async () => {
@@ -309,7 +309,7 @@ describe('the ZetaSQL server lifecycle', () => {
     // Only this check's own server counts: other processes on the machine may run ZetaSQL too.
     const serversUnder = (root: number): number[] => {
       const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' }).trim().split('\n')
-        .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line)!).map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+        .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line)!).map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3] }));
       const descendants = new Set([root]);
       for (let grew = true; grew;) {
         grew = false;

@@ -27,18 +27,18 @@ describe('dataform compile --json (the official CLI, offline)', () => {
       'stg_events', 'stg_pending_deliveries', 'stg_raw_events', 'stg_raw_partitions',
     ]);
     for (const name of ['stg_events', 'conversations', 'orders', 'rejected_events', 'customer_courier_conversations']) {
-      assert.equal(tables[name]!.type, 'incremental', name);
-      assert.ok(tables[name]!.incrementalQuery && tables[name]!.incrementalQuery !== tables[name]!.query, `${name} reads only touched keys when incremental`);
-      assert.match(tables[name]!.incrementalPreOps?.join('\n') ?? '', /DECLARE touched_\w+ ARRAY<(STRING|INT64)> DEFAULT/);
-      assert.ok((tables[name]!.bigquery?.incrementalPredicates ?? []).some((p) => p.includes('DATAFORM_DEST.')), `${name}: the MERGE target is bounded`);
-      assert.match(tables[name]!.incrementalPostOps?.join('\n') ?? '', /ASSERT NOT EXISTS/, `${name}: per-run checks`);
+      assert.equal(tables[name].type, 'incremental', name);
+      assert.ok(tables[name].incrementalQuery && tables[name].incrementalQuery !== tables[name].query, `${name} reads only touched keys when incremental`);
+      assert.match(tables[name].incrementalPreOps?.join('\n') ?? '', /DECLARE touched_\w+ ARRAY<(STRING|INT64)> DEFAULT/);
+      assert.ok((tables[name].bigquery?.incrementalPredicates ?? []).some((p) => p.includes('DATAFORM_DEST.')), `${name}: the MERGE target is bounded`);
+      assert.match(tables[name].incrementalPostOps?.join('\n') ?? '', /ASSERT NOT EXISTS/, `${name}: per-run checks`);
     }
-    assert.equal(tables.stg_events!.protected, true, 'the event log survives --full-refresh');
-    assert.deepEqual(tables.customer_courier_conversations!.uniqueKey, ['order_id']);
-    assert.deepEqual(tables.conversations!.bigquery?.clusterBy, ['order_id']);
-    assert.deepEqual(tables.stg_events!.bigquery?.clusterBy, ['order_key', 'event_id']);
-    assert.equal(tables.rejected_events!.bigquery?.requirePartitionFilter, true);
-    assert.match(tables.stg_raw_partitions!.query, /INFORMATION_SCHEMA\.PARTITIONS/);
+    assert.equal(tables.stg_events.protected, true, 'the event log survives --full-refresh');
+    assert.deepEqual(tables.customer_courier_conversations.uniqueKey, ['order_id']);
+    assert.deepEqual(tables.conversations.bigquery?.clusterBy, ['order_id']);
+    assert.deepEqual(tables.stg_events.bigquery?.clusterBy, ['order_key', 'event_id']);
+    assert.equal(tables.rejected_events.bigquery?.requirePartitionFilter, true);
+    assert.match(tables.stg_raw_partitions.query, /INFORMATION_SCHEMA\.PARTITIONS/);
     const assertions = (graph.assertions ?? []).map((a) => a.target.name);
     for (const expected of ['assert_message_counts_reconcile', 'assert_every_event_accounted_for', 'assert_no_raw_rows_beyond_horizon',
       'audit_customer_courier_conversations_unique_key', 'audit_customer_courier_conversations_row_conditions']) {

@@ -68,8 +68,8 @@ describe('cost.ts: partition and block pruning from resolved conditions', () => 
   async function kept(where: string, blocks: Block[], parameters: Parameters = new Map(), types: Record<string, ParameterType> = {}): Promise<boolean[]> {
     const [scan, ...others] = await scansOf(`SELECT payload FROM \`${TABLE}\` WHERE ${where}`, types);
     assert.equal(others.length, 0);
-    assert.ok(scan!.conditions.length > 0, `a pruning condition for ${where}`);
-    return blocks.map((b) => scan!.conditions.every((c) => mayMatch(c, scan!, b, parameters)));
+    assert.ok(scan.conditions.length > 0, `a pruning condition for ${where}`);
+    return blocks.map((b) => scan.conditions.every((c) => mayMatch(c, scan, b, parameters)));
   }
 
   // Three blocks of ids 0-99, 100-199 and 200-299, and a block holding only NULL ids.
@@ -141,17 +141,17 @@ describe('cost.ts: partition and block pruning from resolved conditions', () => 
     block('0', 10, { order_id: range(0n, 49n) }), block('0', 10, { order_id: range(50n, 99n) }),
     block('1', 10, { order_id: range(100n, 149n) }), block('1', 20, { order_id: range(150n, 199n) }),
   ];
-  const allBytes = (blocks: Block[]) => blocks.reduce((sum, b) => sum + b.bytes.order_id! + b.bytes.publish_time! + b.bytes.payload!, 0);
+  const allBytes = (blocks: Block[]) => blocks.reduce((sum, b) => sum + b.bytes.order_id + b.bytes.publish_time + b.bytes.payload, 0);
 
   test('a MERGE that updates bills its reads plus every byte of the partitions it may update', async () => {
     const ids: Parameters = new Map([['ids', [150n]]]);
     const [target] = await scansOf(mergeSql('WHEN MATCHED THEN UPDATE SET payload = S.payload'), { ids: 'ARRAY<INT64>' });
-    assert.equal(target!.dmlTarget, 'merge-update');
-    const cost = tableCost(TABLE, [target!], partitioned, merged, ids);
+    assert.equal(target.dmlTarget, 'merge-update');
+    const cost = tableCost(TABLE, [target], partitioned, merged, ids);
     // Read: the one block the ON condition keeps, in the columns the MERGE reads.
     assert.deepEqual(cost.blocks, { kept: 1, total: 4 });
     assert.deepEqual(cost.partitions, { kept: 1, total: 2 });
-    assert.equal(cost.bytes, cost.columns.reduce((sum, c) => sum + (merged[3]!.bytes[c] ?? 0), 0));
+    assert.equal(cost.bytes, cost.columns.reduce((sum, c) => sum + (merged[3].bytes[c] ?? 0), 0));
     assert.ok(cost.columns.includes('order_id'));
     // DML: partition 1 whole (both its blocks, every column), not partition 0.
     assert.equal(cost.dmlBytes, allBytes(merged.slice(2)));
@@ -161,20 +161,20 @@ describe('cost.ts: partition and block pruning from resolved conditions', () => 
     // ON condition rules out every block.
     const unpartitioned = { clusterBy: ['order_id'], requirePartitionFilter: false };
     const whole = merged.map((b) => ({ ...b, partition: 'all' }));
-    const some = tableCost(TABLE, [target!], unpartitioned, whole, ids);
+    const some = tableCost(TABLE, [target], unpartitioned, whole, ids);
     assert.equal(some.dmlBytes, allBytes(merged));
     assert.deepEqual(some.blocks, { kept: 1, total: 4 });
-    const none = tableCost(TABLE, [target!], unpartitioned, whole, new Map([['ids', [5000n]]]));
+    const none = tableCost(TABLE, [target], unpartitioned, whole, new Map([['ids', [5000n]]]));
     assert.deepEqual(none.blocks, { kept: 0, total: 4 });
     assert.equal(none.dmlBytes, allBytes(merged));
     // Partitioned, that MERGE updates no partition.
-    assert.equal(tableCost(TABLE, [target!], partitioned, merged, new Map([['ids', [5000n]]])).dmlBytes, 0);
+    assert.equal(tableCost(TABLE, [target], partitioned, merged, new Map([['ids', [5000n]]])).dmlBytes, 0);
   });
 
   test('a MERGE that only inserts reads nothing of its target and bills no DML bytes', async () => {
     const [target] = await scansOf(mergeSql(''), { ids: 'ARRAY<INT64>' });
-    assert.equal(target!.dmlTarget, 'merge-insert');
-    const cost = tableCost(TABLE, [target!], partitioned, merged, new Map([['ids', [150n]]]));
+    assert.equal(target.dmlTarget, 'merge-insert');
+    const cost = tableCost(TABLE, [target], partitioned, merged, new Map([['ids', [150n]]]));
     assert.equal(cost.bytes, 0);
     assert.equal(cost.dmlBytes, 0);
     assert.equal(billedBytes([cost]), MIN_BILLED_BYTES_PER_TABLE, 'a table referenced is billed 10 MB at least');
@@ -185,7 +185,7 @@ describe('cost.ts: partition and block pruning from resolved conditions', () => 
     assert.equal(scans.length, 2);
     const cost = tableCost(TABLE, scans, partitioned, merged, new Map());
     assert.deepEqual(cost.blocks, { kept: 2, total: 4 });
-    assert.equal(cost.bytes, merged[0]!.bytes.order_id! + merged[0]!.bytes.payload! + merged[1]!.bytes.order_id! + merged[1]!.bytes.payload!);
+    assert.equal(cost.bytes, merged[0].bytes.order_id + merged[0].bytes.payload + merged[1].bytes.order_id + merged[1].bytes.payload);
   });
 });
 
@@ -280,7 +280,7 @@ describe('orchestrator check --cost', () => {
   test('the text table: one row per table read, and a total line; --block-mb changes the blocks', async () => {
     const result = await cliOk(['check', '--cost', '--workdir', pipeline.workdir.dir, '--block-mb', '0.0001'], cwd);
     const lines = result.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^action +purpose +table +partitions +blocks +MB read +MB DML +MB billed$/);
+    assert.match(lines[0], /^action +purpose +table +partitions +blocks +MB read +MB DML +MB billed$/);
     assert.ok(lines.some((l) => /^chat_models\.customer_courier_conversations +incremental merge +customer_courier_conversations +\d+\/3 +\d+\/\d+ +\d+\.\d\d/.test(l)), result.stdout);
     assert.match(lines.at(-1)!, /^total: \d+ statements, \d+\.\d\d MB read, \d+\.\d\d MB of partitions a MERGE may update, \d+\.\d\d MB billed$/);
     assert.match(result.stderr, /blocks of 0\.0001 MB/);

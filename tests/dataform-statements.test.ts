@@ -330,6 +330,6 @@ describe('splitting a script into statements', () => {
     };
     const action = { kind: 'table' as const, name: 'p-project.m.t', target: table.target, dependencies: [], tags: [], table };
     const [task] = actionTasks(action, { existing: { type: 'table', columns: ['k'] } });
-    assert.deepEqual(taskStatements(task!).map((s) => s.purpose), ['incremental pre-operation', 'incremental pre-operation', 'incremental merge', 'incremental post-operation']);
+    assert.deepEqual(taskStatements(task).map((s) => s.purpose), ['incremental pre-operation', 'incremental pre-operation', 'incremental merge', 'incremental post-operation']);
   });
 });

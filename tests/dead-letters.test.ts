@@ -45,7 +45,7 @@ describe('dead-letters', () => {
       const [response] = await consumer.pull({ subscription: rawSubscription, maxMessages: 10 }, { timeout: 30_000 });
       const received = response.receivedMessages ?? [];
       assert.deepEqual(received.map((m) => m.deliveryAttempt), [attempt]);
-      await consumer.modifyAckDeadline({ subscription: rawSubscription, ackIds: [received[0]!.ackId!], ackDeadlineSeconds: 0 });
+      await consumer.modifyAckDeadline({ subscription: rawSubscription, ackIds: [received[0].ackId!], ackDeadlineSeconds: 0 });
     }
     // The emulator moves it to the dead-letter topic when it would deliver it a sixth time.
     const [sixth] = await consumer.pull({ subscription: rawSubscription, maxMessages: 10, returnImmediately: true });
@@ -55,23 +55,23 @@ describe('dead-letters', () => {
 
     const listed = JSON.parse((await run('dead-letters', 'list', '--json')).stdout) as Listed[];
     assert.equal(listed.length, 1);
-    assert.equal(listed[0]!.data, lines[0]!.slice(0, 120));
-    assert.equal(listed[0]!.bytes, Buffer.byteLength(lines[0]!));
-    assert.equal(listed[0]!.deliveryAttempts, 5);
-    assert.equal(listed[0]!.sourceSubscription, project.resources.rawSubscription, 'Pub/Sub names the source by its id (and its project in another attribute)');
-    assert.deepEqual(Object.keys(listed[0]!.attributes).sort(), ['event_id', 'line', 'position', 'source']);
-    assert.equal(listed[0]!.attributes.source, 'first.ndjson');
+    assert.equal(listed[0].data, lines[0].slice(0, 120));
+    assert.equal(listed[0].bytes, Buffer.byteLength(lines[0]));
+    assert.equal(listed[0].deliveryAttempts, 5);
+    assert.equal(listed[0].sourceSubscription, project.resources.rawSubscription, 'Pub/Sub names the source by its id (and its project in another attribute)');
+    assert.deepEqual(Object.keys(listed[0].attributes).sort(), ['event_id', 'line', 'position', 'source']);
+    assert.equal(listed[0].attributes.source, 'first.ndjson');
     const again = JSON.parse((await run('dead-letters', 'list', '--json')).stdout) as Listed[];
     assert.deepEqual(again, listed, 'listing acknowledged nothing');
     const viaGcpTarget = await cliOk(['dead-letters', 'list', '--target', 'gcp', '--project', project.database, '--json', '--workdir', workdir], temp, { PUBSUB_EMULATOR_HOST: emulatorHost });
     assert.deepEqual(JSON.parse(viaGcpTarget.stdout), listed, '--target gcp runs the same code through the Google Cloud clients');
     const text = (await run('dead-letters', 'list', '--data-bytes', '10')).stdout;
-    assert.match(text, new RegExp(`^${listed[0]!.messageId}\\s+\\S+Z\\s+5\\s+${listed[0]!.bytes}\\s+`, 'm'));
+    assert.match(text, new RegExp(`^${listed[0].messageId}\\s+\\S+Z\\s+5\\s+${listed[0].bytes}\\s+`, 'm'));
     assert.match(text, /1 message waiting on chat-events-dead-letter \(shown, not acknowledged\)\n$/);
 
     const replayed = JSON.parse((await run('dead-letters', 'replay', '--json')).stdout);
     assert.equal(replayed.replayed.length, 1);
-    assert.equal(replayed.replayed[0].deadLetterId, listed[0]!.messageId);
+    assert.equal(replayed.replayed[0].deadLetterId, listed[0].messageId);
     assert.deepEqual(replayed.failed, []);
     assert.deepEqual(JSON.parse((await run('dead-letters', 'list', '--json')).stdout), [], 'acknowledged after its republish');
     assert.deepEqual(JSON.parse((await run('dead-letters', 'replay', '--json')).stdout), { replayed: [], failed: [] }, 'replayed once');
@@ -81,7 +81,7 @@ describe('dead-letters', () => {
     assert.deepEqual(raw.map((r) => r.data).sort(), [...lines].sort(), 'every record landed once, the replayed one with the others');
     const landed = raw.find((r) => r.message_id === replayed.replayed[0].messageId)!;
     assert.equal(landed.data, lines[0]);
-    assert.deepEqual(JSON.parse(landed.attributes), listed[0]!.attributes, 'with the publisher\'s attributes');
+    assert.deepEqual(JSON.parse(landed.attributes), listed[0].attributes, 'with the publisher\'s attributes');
   });
 
   test('a bad --limit is one clear line', async () => {

@@ -57,7 +57,7 @@ describe('assert and transform --target gcp run what Dataform selects', () => {
       '--vars=engine=bigquery', '--actions', 'chat_assertions.assert_message_counts_reconcile'];
     const jobsBefore = fake.jobs.length;
     const direct = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = spawn(command[0]!, command.slice(1), { env: { ...process.env, ...env } });
+      const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env } });
       let stdout = '';
       child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
       child.on('close', (code) => resolve({ code, stdout }));

@@ -81,12 +81,12 @@ describe('provision --target gcp: IAM on a new project', () => {
     assert.deepEqual(policyOf(fakes, `projects/${id}/topics/chat-events-dead-letter`), [[{ role: 'roles/pubsub.publisher', members: [AGENT] }]]);
     assert.deepEqual(policyOf(fakes, `projects/${id}/subscriptions/chat-events-to-raw`), [[{ role: 'roles/pubsub.subscriber', members: [AGENT] }]]);
     const [raw] = creations(fakes, 'chat-events-to-raw');
-    assert.deepEqual(raw!.request.bigqueryConfig, {
+    assert.deepEqual(raw.request.bigqueryConfig, {
       table: `${id}.chat_raw.raw_events`, writeMetadata: true, useTopicSchema: false, useTableSchema: false, dropUnknownFields: false, state: 'STATE_UNSPECIFIED', serviceAccountEmail: '',
     });
-    assert.deepEqual(raw!.request.expirationPolicy, { ttl: null }, 'a policy without ttl: never expires');
-    assert.deepEqual(creations(fakes, 'chat-events-dead-letter-inspect')[0]!.request.expirationPolicy, { ttl: null });
-    assert.deepEqual(raw!.request.deadLetterPolicy, { deadLetterTopic: `projects/${id}/topics/chat-events-dead-letter`, maxDeliveryAttempts: 5 });
+    assert.deepEqual(raw.request.expirationPolicy, { ttl: null }, 'a policy without ttl: never expires');
+    assert.deepEqual(creations(fakes, 'chat-events-dead-letter-inspect')[0].request.expirationPolicy, { ttl: null });
+    assert.deepEqual(raw.request.deadLetterPolicy, { deadLetterTopic: `projects/${id}/topics/chat-events-dead-letter`, maxDeliveryAttempts: 5 });
     assert.equal(steps.find((s) => s.resource === 'Pub/Sub service agent')?.status, 'ensured');
 
     const [httpWrites, grpcWrites] = [fakes.http.writes().length, fakes.pubsub.writes().length];
@@ -105,8 +105,8 @@ describe('provision --target gcp: IAM on a new project', () => {
     assert.equal(creations(fakes, 'chat-events-to-raw').length, 3);
     assert.equal(steps.find((s) => s.name === 'chat-events-to-raw' && s.resource === 'Pub/Sub subscription')?.status, 'created');
     assert.equal(log.length, 2);
-    assert.match(log[0]!, /^waiting for IAM to propagate the table grant \(0m0\ds of up to 10m00s, attempt 1\): The caller does not have permission$/);
-    assert.match(log[1]!, /attempt 2\): The service account does not have permission/);
+    assert.match(log[0], /^waiting for IAM to propagate the table grant \(0m0\ds of up to 10m00s, attempt 1\): The caller does not have permission$/);
+    assert.match(log[1], /attempt 2\): The service account does not have permission/);
   }));
 
   test('a permission the caller lacks stops at once instead of waiting ten minutes', () => withFakes(async (fakes) => {
@@ -136,7 +136,7 @@ describe('provision --target gcp: a dedicated service account writes the raw tab
     await provision({ project: id, 'subscription-service-account': writer });
     const tableGrant = fakes.http.writes().find((r) => r.path.endsWith(':setIamPolicy'))!;
     assert.deepEqual((tableGrant.body as { policy: { bindings: unknown } }).policy.bindings, [{ role: 'roles/bigquery.dataEditor', members: [`serviceAccount:${writer}`] }]);
-    assert.equal(creations(fakes, 'chat-events-to-raw')[0]!.request.bigqueryConfig.serviceAccountEmail, writer);
+    assert.equal(creations(fakes, 'chat-events-to-raw')[0].request.bigqueryConfig.serviceAccountEmail, writer);
     assert.deepEqual(policyOf(fakes, `projects/${id}/topics/chat-events-dead-letter`), [[{ role: 'roles/pubsub.publisher', members: [AGENT] }]]);
     const identity = fakes.http.requests.find((r) => r.path.endsWith(':generateServiceIdentity'))!;
     assert.ok(fakes.pubsub.calls.filter((c) => c.method === 'SetIamPolicy').every((c) => c.at > identity.at));

@@ -55,11 +55,11 @@ describe('provision --target gcp', () => {
       'Pub/Sub topic chat-events-dead-letter', 'bucket chat-pipeline-local-landing',
     ]);
     assert.ok(steps.filter((s) => !s.resource.startsWith('IAM on Pub/Sub')).every((s) => s.status === 'create' || s.status === 'grant'));
-    assert.deepEqual(byName['Pub/Sub subscription chat-events-to-raw']!.settings?.bigqueryConfig, {
+    assert.deepEqual(byName['Pub/Sub subscription chat-events-to-raw'].settings?.bigqueryConfig, {
       table: `${PROJECT}.chat_raw.raw_events`, writeMetadata: true, useTopicSchema: false, useTableSchema: false, dropUnknownFields: false,
     });
     for (const name of ['chat-events-to-raw', 'chat-events-dead-letter-inspect']) {
-      assert.deepEqual(byName[`Pub/Sub subscription ${name}`]!.settings?.expirationPolicy, {}, `${name} never expires`);
+      assert.deepEqual(byName[`Pub/Sub subscription ${name}`].settings?.expirationPolicy, {}, `${name} never expires`);
     }
     const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: emulatorHost, emulatorMode: true });
     assert.deepEqual((await pubsub.getTopics())[0], [], 'no topic created by --plan');
@@ -93,8 +93,8 @@ describe('provision --target gcp', () => {
     // The service agent is made sure of (Service Usage; the operation is polled) before the table is granted to it.
     assert.deepEqual(writes[5], { method: 'POST', path: `/v1beta1/projects/${PROJECT}/services/pubsub.googleapis.com:generateServiceIdentity`, body: undefined });
     assert.ok(fake.requests.some((r) => r.method === 'GET' && r.path === '/v1beta1/operations/generate-identity-1'), 'the running operation was polled');
-    assert.equal(writes[6]!.path, `/bigquery/v2/projects/${PROJECT}/datasets/chat_raw/tables/raw_events:setIamPolicy`);
-    assert.deepEqual((writes[6]!.body as { policy: { bindings: unknown } }).policy.bindings, [{ role: 'roles/bigquery.dataEditor', members: [AGENT] }]);
+    assert.equal(writes[6].path, `/bigquery/v2/projects/${PROJECT}/datasets/chat_raw/tables/raw_events:setIamPolicy`);
+    assert.deepEqual((writes[6].body as { policy: { bindings: unknown } }).policy.bindings, [{ role: 'roles/bigquery.dataEditor', members: [AGENT] }]);
     assert.equal(writes.length, 7, 'nothing else is written through HTTP');
     assert.equal(steps.find((s) => s.resource === 'Pub/Sub service agent')?.status, 'ensured');
 
@@ -167,9 +167,9 @@ describe('transform and assert --target gcp: the dataform run command line', () 
     const plan = JSON.parse(stdout);
     const [node, cliPath, ...args] = plan.command as string[];
     assert.equal(node, process.execPath);
-    assert.match(cliPath!, /node_modules\/@dataform\/cli\/bundle\.js$/);
+    assert.match(cliPath, /node_modules\/@dataform\/cli\/bundle\.js$/);
     const actionsAt = args.indexOf('--actions');
-    assert.deepEqual(args.slice(0, actionsAt), ['run', path.resolve(cliPath!, '..', '..', '..', '..'), `--credentials=${path.join(workdir, '.df-credentials.json')}`,
+    assert.deepEqual(args.slice(0, actionsAt), ['run', path.resolve(cliPath, '..', '..', '..', '..'), `--credentials=${path.join(workdir, '.df-credentials.json')}`,
       `--default-database=${PROJECT}`, '--default-location=europe-west1', '--vars=horizonDays=15,engine=bigquery', '--full-refresh']);
     // Dataform matches a dotted name only in full (project.dataset.name): dependencies are resolved here, in dependency order.
     assert.deepEqual(args.slice(actionsAt + 1), plan.actions);
@@ -231,7 +231,7 @@ describe('upload and ingest --target gcp', () => {
       assert.deepEqual([summary.published, summary.failed, summary.source], [6, 0, uploaded.uri]);
       const received: { data: string; position: string }[] = [];
       await new Promise<void>((resolve) => {
-        subscription.on('message', (m) => { received.push({ data: m.data.toString(), position: m.attributes.position! }); m.ack(); if (received.length === 6) resolve(); });
+        subscription.on('message', (m) => { received.push({ data: m.data.toString(), position: m.attributes.position }); m.ack(); if (received.length === 6) resolve(); });
       });
       await subscription.close();
       await pubsub.close();

@@ -27,7 +27,7 @@ async function read(input: string | Buffer | (string | Buffer)[]): Promise<Sourc
 function chunked<T extends string | Buffer>(input: T, sizes: number[]): T[] {
   const pieces: T[] = [];
   for (let at = 0, k = 0; at < input.length; k++) {
-    const size = sizes[k % sizes.length]!;
+    const size = sizes[k % sizes.length];
     pieces.push(input.slice(at, at + size) as T);
     at += size;
   }
@@ -45,7 +45,7 @@ function random(seed: number) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const int = (n: number) => Math.floor(next() * n);
-  return { next, int, pick: <T>(items: readonly T[]): T => items[int(items.length)]! };
+  return { next, int, pick: <T>(items: readonly T[]): T => items[int(items.length)] };
 }
 
 const nested = (depth: number, open = '[', close = ']', inner = '1') => open.repeat(depth) + inner + close.repeat(depth);
@@ -70,11 +70,11 @@ describe('a record nested deeper than the warehouse reads (SPEC)', () => {
       for (const [shape, [text, lines]] of Object.entries(layouts)) {
         const records = await read(chunked(text, [65536, 4099]));
         assert.deepEqual(records.map((r) => [r.position, r.line, r.error === undefined]), [[1, lines[0], true], [2, lines[1], false], [3, lines[2], true]], shape);
-        assert.equal(records[1]!.text, deep, `${shape}: the deep record keeps its text`);
-        assert.match(records[1]!.error!, /nested deeper than 500 levels/);
+        assert.equal(records[1].text, deep, `${shape}: the deep record keeps its text`);
+        assert.match(records[1].error!, /nested deeper than 500 levels/);
         const messages = records.map((r) => toEventMessage(r, 'file:///deep.json'));
-        assert.equal(messages[1]!.attributes.event_id, undefined, 'no event_id: staging identifies it by source and position');
-        assert.deepEqual(records[2]!.value, { orderId: 3, cityCode: 'B' });
+        assert.equal(messages[1].attributes.event_id, undefined, 'no event_id: staging identifies it by source and position');
+        assert.deepEqual(records[2].value, { orderId: 3, cityCode: 'B' });
       }
     });
   }
@@ -228,7 +228,7 @@ describe('broken records are rejected alone and the rest is read (SPEC)', () => 
       const others = events.filter((_, i) => i !== broken).map((e) => JSON.stringify(e));
       const isOther = (x: SourceRecord) => x.error === undefined && others.includes(JSON.stringify(x.value));
       assert.deepEqual(records.filter(isOther).map((x) => JSON.stringify(x.value)), others, label);
-      for (const x of records.filter((x) => !isOther(x))) assert.ok(pieces[broken]!.includes(x.text.replace(/,$/, '')), `${label}: ${JSON.stringify(x.text)} is not from the broken object`);
+      for (const x of records.filter((x) => !isOther(x))) assert.ok(pieces[broken].includes(x.text.replace(/,$/, '')), `${label}: ${JSON.stringify(x.text)} is not from the broken object`);
     }
   });
 
@@ -265,7 +265,7 @@ describe('text encodings', () => {
       for (const sizes of [[bytes.length], [1], [3, 1, 2], [5, 7]]) {
         const records = await read(chunked(bytes, sizes));
         assert.deepEqual(records.map((r) => r.value), expected, `chunks of ${sizes.join(',')}`);
-        assert.equal(records[1]!.text, JSON.stringify(expected[1], null, 2));
+        assert.equal(records[1].text, JSON.stringify(expected[1], null, 2));
       }
     });
   }
@@ -282,9 +282,9 @@ describe('text encodings', () => {
 describe('repeated keys: the first occurrence wins, event_id included (SPEC)', () => {
   test('the reported case', async () => {
     const [record] = await read('{"orderId":1,"cityCode":"FIRST","cityCode":"LAST"}\n');
-    assert.deepEqual(record!.value, { orderId: 1, cityCode: 'FIRST' });
-    assert.equal(toEventMessage(record!, 'x').attributes.event_id, eventId({ orderId: 1, cityCode: 'FIRST' }));
-    assert.notEqual(toEventMessage(record!, 'x').attributes.event_id, eventId({ orderId: 1, cityCode: 'LAST' }));
+    assert.deepEqual(record.value, { orderId: 1, cityCode: 'FIRST' });
+    assert.equal(toEventMessage(record, 'x').attributes.event_id, eventId({ orderId: 1, cityCode: 'FIRST' }));
+    assert.notEqual(toEventMessage(record, 'x').attributes.event_id, eventId({ orderId: 1, cityCode: 'LAST' }));
   });
 
   test('nested objects, escaped keys, and "__proto__" as an ordinary key', () => {

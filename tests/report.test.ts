@@ -49,7 +49,7 @@ function assertSelfContained(html: string): void {
 /** The headline cards: label -> value. */
 function cards(html: string): Record<string, string> {
   return Object.fromEntries([...html.matchAll(/<div class="label">([^<]*)<\/div><div class="value">([^<]*)<\/div><div class="detail">([^<]*)<\/div>/g)]
-    .map((m) => [m[1]!, `${m[2]} (${m[3]})`]));
+    .map((m) => [m[1], `${m[2]} (${m[3]})`]));
 }
 
 describe('orchestrator report', () => {
@@ -80,9 +80,9 @@ describe('orchestrator report', () => {
     });
     assert.match(html, /Conversations started from 2024-02-01 10:00 UTC to 2024-02-02 12:00 UTC; latest event published 2024-03-01 10:00 UTC\. Built \d{4}-\d\d-\d\d \d\d:\d\d UTC from local warehouse /);
 
-    const svgs = [...html.matchAll(/<div class="chart">(<svg[\s\S]*?<\/svg>)<\/div>/g)].map((m) => m[1]!);
+    const svgs = [...html.matchAll(/<div class="chart">(<svg[\s\S]*?<\/svg>)<\/div>/g)].map((m) => m[1]);
     assert.equal(svgs.length, 5, 'five charts');
-    const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
+    const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
     const [cityDelay, unanswered, dailyDelay, volume, distribution] = svgs.map(texts) as [string[], string[], string[], string[], string[]];
     for (const city of ['BCN', 'ONE', 'UNA', '(no city yet)', '(no city yet)*']) assert.ok(cityDelay.includes(city), `the city chart names ${city}: ${cityDelay.join('|')}`);
     assert.ok(cityDelay.includes('no answer (1)'), 'cities whose chats were never answered say so');
@@ -133,7 +133,7 @@ describe('orchestrator report', () => {
       const result = await warehouse.query(sql);
       const type = (duck: string) => ({ BIGINT: 'INTEGER', HUGEINT: 'INTEGER', DOUBLE: 'FLOAT', DATE: 'DATE', VARCHAR: 'STRING', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP' })[duck] ?? `unknown ${duck}`;
       return {
-        fields: result.columns.map((name, i) => ({ name, type: type(types[i]!) })),
+        fields: result.columns.map((name, i) => ({ name, type: type(types[i]) })),
         rows: result.rows.map((row) => result.columns.map((c) => {
           const v = row[c];
           return v === null || v === undefined ? null : v instanceof Timestamp ? v.micros.toString() : String(v);

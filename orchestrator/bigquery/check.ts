@@ -336,9 +336,9 @@ async function checkAction(action: Exclude<Action, { kind: 'declaration' }>, ana
   // --full-refresh of an unprotected table is the first run's script again) is not repeated.
   const [first] = runStates(action.table, []);
   try {
-    if (!(await run(actionTasks(action, first!.state, uniqueId)))) return { name: action.name, file, ok: false, statements };
+    if (!(await run(actionTasks(action, first.state, uniqueId)))) return { name: action.name, file, ok: false, statements };
   } catch (error) {
-    return fail(`statements (${first!.name})`, error);
+    return fail(`statements (${first.name})`, error);
   }
   if (action.table.type === 'incremental') {
     const columns = (tables.get(action.name) ?? []).map((c) => c.name);
@@ -386,8 +386,8 @@ async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<st
     const sql = statement.sql;
     const declare = DECLARE.exec(sql);
     if (declare) {
-      const names = declare[1]!.split(',').map((n) => n.trim());
-      const type = declare[2]!.trim();
+      const names = declare[1].split(',').map((n) => n.trim());
+      const type = declare[2].trim();
       const expression = declare[3];
       const ok = await record(`${statement.purpose} (DECLARE ${names.join(', ')})`, async () => {
         let resolved = type;
@@ -414,14 +414,14 @@ async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<st
     if (set) {
       const [, name, tuple, expression] = set;
       const ok = await record(`${statement.purpose} (SET ${name ?? tuple ?? 'system variable'})`, async () => {
-        const at = sql.length - expression!.length;
+        const at = sql.length - expression.length;
         const response = await analyze(substitute(blankPrefix(sql, at, 'SELECT'), variables), temporary);
         checkPartitionFilters(response, required);
         const value = outputColumns(response)[0]?.type;
         if (name) {
           const type = variables.get(name.toLowerCase());
           if (!type) throw new Error(`Unrecognized variable: ${name}`);
-          await assignable(type, substitute(expression!, variables), value);
+          await assignable(type, substitute(expression, variables), value);
         }
       });
       if (!ok) return false;

@@ -35,11 +35,11 @@ export function parsePartitionBy(expression: string | undefined): PartitionSpec 
   if (!expression) return undefined;
   const text = expression.trim();
   let m = /^DATE\(\s*(\w+)\s*\)$/i.exec(text) ?? /^(\w+)$/.exec(text);
-  if (m) return { column: m[1]!, kind: 'day' };
+  if (m) return { column: m[1], kind: 'day' };
   m = /^TIMESTAMP_TRUNC\(\s*(\w+)\s*,\s*(HOUR|DAY)\s*\)$/i.exec(text);
-  if (m) return { column: m[1]!, kind: m[2]!.toLowerCase() as 'hour' | 'day' };
+  if (m) return { column: m[1], kind: m[2].toLowerCase() as 'hour' | 'day' };
   m = /^RANGE_BUCKET\(\s*(\w+)\s*,\s*GENERATE_ARRAY\(\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(\d+)\s*\)\s*\)$/i.exec(text);
-  if (m) return { column: m[1]!, kind: 'range', start: BigInt(m[2]!), end: BigInt(m[3]!), interval: BigInt(m[4]!) };
+  if (m) return { column: m[1], kind: 'range', start: BigInt(m[2]), end: BigInt(m[3]), interval: BigInt(m[4]) };
   return undefined;
 }
 
@@ -166,9 +166,9 @@ export function mayMatch(condition: AstNode, scan: TableScan, block: Block, para
     return rangeMay(range, op, constant.value);
   }
   if (name === '$between' && args.length === 3) {
-    const range = rangeOf(args[0]!, scan, block);
-    const low = constantOf(args[1]!, parameters);
-    const high = constantOf(args[2]!, parameters);
+    const range = rangeOf(args[0], scan, block);
+    const low = constantOf(args[1], parameters);
+    const high = constantOf(args[2], parameters);
     if (!range || !low || !high) return true;
     if (low.value === null || high.value === null) return false;
     if (Array.isArray(low.value) || Array.isArray(high.value)) return true;
@@ -212,7 +212,7 @@ export function tableCost(table: string, scans: TableScan[], layout: TableLayout
   for (const scan of scans) {
     const scanKept = blocks.flatMap((block, i) => (scan.conditions.every((c) => mayMatch(c, scan, block, parameters)) ? [i] : []));
     if (scan.dmlTarget === 'merge-update' || scan.dmlTarget === 'delete') {
-      updatedPartitions = new Set(scanKept.map((i) => blocks[i]!.partition));
+      updatedPartitions = new Set(scanKept.map((i) => blocks[i].partition));
       if (!layout?.partition) updatedPartitions = new Set(blocks.map((b) => b.partition));
     }
     // Rows a MERGE only inserts are written, not read.
@@ -221,13 +221,13 @@ export function tableCost(table: string, scans: TableScan[], layout: TableLayout
     scan.columns.forEach((c) => columns.add(c));
   }
   const sum = (list: Block[], names: string[]) => list.reduce((total, b) => total + names.reduce((s, c) => s + (b.bytes[c] ?? 0), 0), 0);
-  const keptBlocks = [...kept].map((i) => blocks[i]!);
+  const keptBlocks = [...kept].map((i) => blocks[i]);
   const allColumns = Object.keys(blocks[0]?.bytes ?? {});
   return {
     table,
     columns: [...columns],
     bytes: sum(keptBlocks, [...columns]),
-    dmlBytes: updatedPartitions ? sum(blocks.filter((b) => updatedPartitions!.has(b.partition)), allColumns) : 0,
+    dmlBytes: updatedPartitions ? sum(blocks.filter((b) => updatedPartitions.has(b.partition)), allColumns) : 0,
     partitions: { kept: new Set(keptBlocks.map((b) => b.partition)).size, total: new Set(blocks.map((b) => b.partition)).size },
     blocks: { kept: kept.size, total: blocks.length },
   };

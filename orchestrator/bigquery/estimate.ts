@@ -47,7 +47,7 @@ const DUCKDB_TYPES: Record<string, string> = {
 /** A BigQuery type name (`INT64`, `ARRAY<STRING>`) as ZetaSQL's TypeProto. */
 function typeProto(type: string): TypeProto {
   const array = /^ARRAY<(\w+)>$/i.exec(type.trim());
-  if (array) return { typeKind: 16, arrayType: { elementType: { typeKind: TYPE_KINDS[array[1]!.toUpperCase()] ?? 0 } } } as TypeProto;
+  if (array) return { typeKind: 16, arrayType: { elementType: { typeKind: TYPE_KINDS[array[1].toUpperCase()] ?? 0 } } } as TypeProto;
   return { typeKind: TYPE_KINDS[type.trim().toUpperCase()] ?? 0 } as TypeProto;
 }
 
@@ -201,7 +201,7 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
       const response = await analyse(bigqueryAction.table.query, []).catch(() => undefined);
       const scans = tableScans(response?.resolvedStatement);
       const bases = [...new Set(scans.map((s) => s.table))];
-      if (bases.length === 1) viewBases.set(action.name, { table: bases[0]!, columns: [...new Set(scans.flatMap((s) => s.columns))] });
+      if (bases.length === 1) viewBases.set(action.name, { table: bases[0], columns: [...new Set(scans.flatMap((s) => s.columns))] });
       return;
     }
     const columns = bigqueryAction.kind === 'table' && path === 'incremental' ? await warehouse.columnNames(action.target) : [];

@@ -283,10 +283,10 @@ export function tokenize(sql: string): Token[] {
     i = end;
   };
   while (i < sql.length) {
-    const c = sql[i]!;
+    const c = sql[i];
     if (/\s/.test(c)) {
       let j = i + 1;
-      while (j < sql.length && /\s/.test(sql[j]!)) j++;
+      while (j < sql.length && /\s/.test(sql[j])) j++;
       push('space', j);
     } else if ((c === '-' && sql[i + 1] === '-') || c === '#') {
       const end = sql.indexOf('\n', i);
@@ -298,7 +298,7 @@ export function tokenize(sql: string): Token[] {
       push(c === '`' ? 'quoted' : 'string', quotedEnd(sql, i));
     } else if (/[A-Za-z_0-9]/.test(c)) {
       let j = i + 1;
-      while (j < sql.length && /[A-Za-z_0-9]/.test(sql[j]!)) j++;
+      while (j < sql.length && /[A-Za-z_0-9]/.test(sql[j])) j++;
       // A string prefix (r'', b"", rb''...) belongs to the string.
       if (/^[rRbB]{1,2}$/.test(sql.slice(i, j)) && (sql[j] === "'" || sql[j] === '"')) push('string', quotedEnd(sql, j));
       else push('word', j);
@@ -311,7 +311,7 @@ export function tokenize(sql: string): Token[] {
 
 /** The end of the quoted literal or identifier starting at `start` (a backslash escapes the next character). */
 function quotedEnd(sql: string, start: number): number {
-  const quote = sql[start]!;
+  const quote = sql[start];
   const triple = quote !== '`' && sql.startsWith(quote.repeat(3), start);
   const close = triple ? quote.repeat(3) : quote;
   let j = start + close.length;
@@ -342,20 +342,20 @@ export function splitScript(script: string): ScriptStatement[] {
   let current: Token[] = [];
   const flush = () => {
     const meaningful = current.filter((t) => t.kind !== 'space' && t.kind !== 'comment');
-    if (meaningful.length > 0 && !(meaningful.length === 1 && /^END$/i.test(meaningful[0]!.text))) {
+    if (meaningful.length > 0 && !(meaningful.length === 1 && /^END$/i.test(meaningful[0].text))) {
       // From the first token that is code: a comment before it may be the previous statement's
       // trailing comment, which formatStatement puts after the `;`.
       const first = current.findIndex((t) => t.kind !== 'space' && t.kind !== 'comment');
       const last = current.length - 1 - [...current].reverse().findIndex((t) => t.kind !== 'space');
-      const start = current[first]!.start;
-      const end = current[last]!.start + current[last]!.text.length;
+      const start = current[first].start;
+      const end = current[last].start + current[last].text.length;
       statements.push({ sql: script.slice(start, end), start });
     }
     current = [];
   };
   const nextWord = (index: number) => tokens.slice(index + 1).find((t) => t.kind !== 'space' && t.kind !== 'comment');
   for (let index = 0; index < tokens.length; index++) {
-    const token = tokens[index]!;
+    const token = tokens[index];
     const atStart = current.every((t) => t.kind === 'space' || t.kind === 'comment');
     if (token.kind === 'punct' && token.text === ';') {
       flush();
@@ -367,7 +367,7 @@ export function splitScript(script: string): ScriptStatement[] {
     }
     if (atStart && token.kind === 'word' && /^EXCEPTION$/i.test(token.text)) {
       // `EXCEPTION WHEN ERROR THEN`: the handler's statements follow.
-      while (index < tokens.length && !/^THEN$/i.test(tokens[index]!.text)) index++;
+      while (index < tokens.length && !/^THEN$/i.test(tokens[index].text)) index++;
       current = [];
       continue;
     }

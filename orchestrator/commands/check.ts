@@ -78,7 +78,7 @@ function costRows(estimate: RunEstimate): Record<string, string>[] {
     if (s.scans.length === 0) return [{ ...first, table: '', partitions: '', blocks: '', 'MB read': mb(0), 'MB DML': '', 'MB billed': mb(s.billedBytes) }];
     return s.scans.map((c, i) => ({
       ...(i === 0 ? first : { action: '', purpose: '' }),
-      table: isMetadata(c.table) ? c.table.split('.').slice(-3).join('.') : c.table.split('.').slice(-1)[0]!,
+      table: isMetadata(c.table) ? c.table.split('.').slice(-3).join('.') : c.table.split('.').slice(-1)[0],
       partitions: isMetadata(c.table) ? 'metadata' : `${c.partitions.kept}/${c.partitions.total}`,
       blocks: isMetadata(c.table) ? '' : `${c.blocks.kept}/${c.blocks.total}`,
       'MB read': mb(c.bytes),
@@ -127,6 +127,6 @@ async function costHandler(args: CheckArgs, { project, workdir, json }: Context)
     log(`estimated on a copy of ${workdir.warehouseFile} (left unchanged); blocks of ${args['block-mb']} MB, at least ${MIN_BILLED_BYTES_PER_TABLE / MB} MB billed per table referenced`);
   }
   for (const action of failedActions) log(`the local replay of ${shortName(action.name)} failed: ${action.error ?? 'unknown error'}; statements after it are not estimated`);
-  if (errors.length) log(`${errors.length} statement(s) could not be estimated (first: ${shortName(errors[0]!.action)} ${errors[0]!.purpose}: ${errors[0]!.error})`);
+  if (errors.length) log(`${errors.length} statement(s) could not be estimated (first: ${shortName(errors[0].action)} ${errors[0].purpose}: ${errors[0].error})`);
   if (!complete) process.exitCode = 1;
 }

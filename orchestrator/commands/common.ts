@@ -99,7 +99,7 @@ export function checkVars(values: string[]): string[] {
   for (const pair of values.flatMap((v) => v.split(','))) {
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=([^=]+)$/.exec(pair.trim());
     if (!match) throw new UserError(`--vars takes key=value pairs separated by commas, with no '=' or ',' in a value; got ${JSON.stringify(pair)}`);
-    const key = match[1]!;
+    const key = match[1];
     if (!(RUN_VARS as readonly string[]).includes(key)) throw new UserError(`--vars: unknown var ${key}; a run can set ${RUN_VARS.join(', ')}`);
     if (seen.has(key)) throw new UserError(`--vars: ${key} is given twice`);
     seen.add(key);
@@ -142,5 +142,5 @@ export function withTargetOptions<T>(yargs: Argv<T>): Argv<T & TargetArgs> {
     .option('project-number', { type: 'string', describe: 'Project number, for the Pub/Sub service agent (default: looked up)' })
     .option('partition-expiration-days', { type: 'number', coerce: wholeNumber('partition-expiration-days', 1), describe: 'Delete raw partitions older than this (default 400: BigQuery allows 10,000 hourly partitions)' })
     .option('landing', { choices: ['bigquery', 'pull'], describe: "How raw rows land on Google Cloud: a BigQuery subscription, or a pull subscription that 'sink --target gcp' drains" })
-    .option('config', { type: 'string', describe: 'JSON file with projectId, location, projectNumber, rawPartitionExpirationDays, landing' }) as Argv<T & TargetArgs>;
+    .option('config', { type: 'string', describe: 'JSON file with projectId, location, projectNumber, rawPartitionExpirationDays, landing' });
 }

@@ -18,8 +18,8 @@ interface ExportArgs extends CommonArgs {
 function resolveTable(name: string, database: string, defaultDataset: string): Target {
   const parts = name.split('.');
   if (parts.length > 2) throw new UserError(`table must be NAME or DATASET.NAME, got ${name}`);
-  const [schema, table] = parts.length === 2 ? parts : [defaultDataset, parts[0]!];
-  return { database, schema: validateIdentifier('dataset', schema!, 'the table argument'), name: validateIdentifier('table', table!, 'the table argument') };
+  const [schema, table] = parts.length === 2 ? parts : [defaultDataset, parts[0]];
+  return { database, schema: validateIdentifier('dataset', schema, 'the table argument'), name: validateIdentifier('table', table, 'the table argument') };
 }
 
 export const exportCommand: CommandModule<object, ExportArgs> = {

@@ -32,15 +32,15 @@ function normalizeRow(row: Row): Record<string, ClientValue> {
 export function compareTestRows(actualRows: Row[], expectedRows: Row[]): string[] {
   if (actualRows.length !== expectedRows.length) return [`Expected ${expectedRows.length} rows, but saw ${actualRows.length} rows.`];
   if (actualRows.length === 0) return [];
-  const actualColumns = Object.keys(actualRows[0]!);
-  const expectedColumns = Object.keys(expectedRows[0]!);
+  const actualColumns = Object.keys(actualRows[0]);
+  const expectedColumns = Object.keys(expectedRows[0]);
   const columnsDiffer = actualColumns.length !== expectedColumns.length ||
     expectedColumns.some((e) => !actualColumns.some((a) => normalizeColumnName(a) === normalizeColumnName(e)));
   if (columnsDiffer) return [`Expected columns "${expectedColumns.join(',')}", but saw "${actualColumns.join(',')}".`];
   const messages: string[] = [];
   actualRows.forEach((actualRow, i) => {
     const actual = normalizeRow(actualRow);
-    const expected = normalizeRow(expectedRows[i]!);
+    const expected = normalizeRow(expectedRows[i]);
     for (const column of actualColumns) {
       const expectedValue = expected[normalizeColumnName(column)] ?? null;
       const actualValue = actual[normalizeColumnName(column)] ?? null;

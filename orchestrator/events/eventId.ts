@@ -48,7 +48,7 @@ export function canonicalJson(value: unknown): string {
         }
       } else {
         while (frame.next < frame.keys.length) {
-          const key = frame.keys[frame.next++]!;
+          const key = frame.keys[frame.next++];
           const member = frame.object[key];
           if (member !== null && typeof member !== 'object' && leaf(member) === undefined) continue;
           out += `${frame.written++ > 0 ? ',' : ''}${JSON.stringify(key)}:`;

@@ -139,7 +139,7 @@ class RecordSplitter {
   /** Drops the text no record can need any more. */
   private trim(): void {
     let keep = this.i;
-    if (this.held.length > 0) keep = Math.min(keep, this.held[0]!.start);
+    if (this.held.length > 0) keep = Math.min(keep, this.held[0].start);
     if (this.valueStart >= 0) keep = Math.min(keep, this.valueStart);
     if (this.badStart >= 0) keep = Math.min(keep, this.badStart);
     if (keep === 0) return;
@@ -271,7 +271,7 @@ class RecordSplitter {
   private inValue(c: number): void {
     switch (c) {
       case NEWLINE:
-        if (this.line < this.recoverUntil) return this.fail(this.i);
+        if (this.line < this.recoverUntil) { this.fail(this.i); return; }
         this.line++;
         this.i++;
         return;
@@ -283,34 +283,34 @@ class RecordSplitter {
         return;
       }
       case OPEN_BRACE: case OPEN_BRACKET:
-        return this.expect === Expect.Value || this.expect === Expect.ValueOrClose ? this.open(c) : this.fail(this.i);
+        { this.expect === Expect.Value || this.expect === Expect.ValueOrClose ? this.open(c) : this.fail(this.i); return; }
       case CLOSE_BRACE: case CLOSE_BRACKET: {
         const top = this.stack.at(-1);
         const closes = c === CLOSE_BRACE
           ? top === OPEN_BRACE && (this.expect === Expect.KeyOrClose || this.expect === Expect.CommaOrClose)
           : top === OPEN_BRACKET && (this.expect === Expect.ValueOrClose || this.expect === Expect.CommaOrClose);
-        if (!closes) return this.fail(this.i);
+        if (!closes) { this.fail(this.i); return; }
         this.stack.pop();
         const openedAt = this.openedAt.pop()!;
         if (openedAt >= 0) this.nested.set(openedAt, this.i + 1 + this.dropped);
         this.i++;
-        return this.endToken();
+        this.endToken(); return;
       }
       case QUOTE:
-        if (this.expect === Expect.Key || this.expect === Expect.KeyOrClose) return this.openString(true);
-        return this.expect === Expect.Value || this.expect === Expect.ValueOrClose ? this.openString(false) : this.fail(this.i);
+        if (this.expect === Expect.Key || this.expect === Expect.KeyOrClose) { this.openString(true); return; }
+        { this.expect === Expect.Value || this.expect === Expect.ValueOrClose ? this.openString(false) : this.fail(this.i); return; }
       case COLON:
-        if (this.expect !== Expect.Colon) return this.fail(this.i);
+        if (this.expect !== Expect.Colon) { this.fail(this.i); return; }
         this.expect = Expect.Value;
         this.i++;
         return;
       case COMMA:
-        if (this.expect !== Expect.CommaOrClose) return this.fail(this.i);
+        if (this.expect !== Expect.CommaOrClose) { this.fail(this.i); return; }
         this.expect = this.stack.at(-1) === OPEN_BRACE ? Expect.Key : Expect.Value;
         this.i++;
         return;
       default:
-        if (!isScalarChar(c) || (this.expect !== Expect.Value && this.expect !== Expect.ValueOrClose)) return this.fail(this.i);
+        if (!isScalarChar(c) || (this.expect !== Expect.Value && this.expect !== Expect.ValueOrClose)) { this.fail(this.i); return; }
         this.scalarStart = this.i;
         this.i++;
     }
@@ -345,7 +345,7 @@ class RecordSplitter {
       const c = text.charCodeAt(i);
       if (c === NEWLINE) {
         this.i = i;
-        return this.fail(i);
+        this.fail(i); return;
       }
       if (this.escaped) {
         this.escaped = false;
@@ -355,7 +355,7 @@ class RecordSplitter {
         this.i = i + 1;
         this.inString = false;
         if (this.stringIsKey) { this.expect = Expect.Colon; return; }
-        return this.endToken();
+        this.endToken(); return;
       }
     }
     this.i = text.length;
@@ -383,7 +383,7 @@ class RecordSplitter {
     const valid = c === 0x2d || (c >= 0x30 && c <= 0x39)
       ? isNumberText(text, start, this.i)
       : (length === 4 && (text.startsWith('true', start) || text.startsWith('null', start))) || (length === 5 && text.startsWith('false', start));
-    if (!valid) return this.fail(start);
+    if (!valid) { this.fail(start); return; }
     this.endToken();
   }
 
@@ -393,10 +393,10 @@ class RecordSplitter {
     const span: Span = { start: this.valueStart, end: this.i, line: this.valueLine, counts: { depth: this.depth, keys: this.keys } };
     const multiLine = this.valueLine < this.line;
     this.resetValue();
-    if (!this.wholeLines()) return this.emitSpan(span);
+    if (!this.wholeLines()) { this.emitSpan(span); return; }
     this.held.push(span);
     // A value that spanned lines vouches for the line it started on.
-    if (multiLine || span.end - this.held[0]!.start > HOLD_LIMIT) {
+    if (multiLine || span.end - this.held[0].start > HOLD_LIMIT) {
       this.commitHeld();
       if (!multiLine) this.longLine = true;
     }
@@ -442,7 +442,7 @@ class RecordSplitter {
       this.atLineStart = true;
       return;
     }
-    if (!this.wholeLines()) return this.startResync(at, this.stack.length);
+    if (!this.wholeLines()) { this.startResync(at, this.stack.length); return; }
     // Broken on its own line: the whole line is one bad record, held records included (unless the
     // line turns out longer than HOLD_LIMIT: see skipBadLine).
     this.badStart = this.held[0]?.start ?? this.valueStart;

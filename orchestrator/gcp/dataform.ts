@@ -65,7 +65,7 @@ const NOTHING_TO_RUN = /^No actions to run\./m;
  */
 export function runDataform(command: string[]): Promise<{ code: number; ranNothing: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
     let ranNothing = false;
     let tail = '';
     child.stdout.on('data', (chunk: Buffer) => {

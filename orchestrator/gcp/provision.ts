@@ -175,7 +175,7 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
   // With pull landing the sink writes the table with the operator's own credentials.
   if (settings.landing === 'bigquery') {
     await grant('IAM on BigQuery table', rawName, 'roles/bigquery.dataEditor', writer, {
-      get: async () => (await table.getIamPolicy())[0] as IamPolicy,
+      get: async () => (await table.getIamPolicy())[0],
       set: (policy) => table.setIamPolicy(policy as never),
     }, tableExists || !plan);
   }
@@ -240,7 +240,7 @@ async function ensureSubscription(
         await createWithIamPropagation(`subscription ${name}`, create, async () => {
           if (clients.pubsubEmulated) return true;
           const [permissions] = await topic.iam.testPermissions(['pubsub.topics.attachSubscription']);
-          return permissions['pubsub.topics.attachSubscription'] === true;
+          return permissions['pubsub.topics.attachSubscription'];
         }, propagation);
       }
       created = true;
@@ -264,7 +264,7 @@ async function serviceAgentProjectNumber(clients: GcpClients): Promise<string> {
   try {
     const [account] = await clients.storage.getServiceAccount();
     const match = /^service-(\d+)@/.exec(account.emailAddress ?? '');
-    if (match) return match[1]!;
+    if (match) return match[1];
   } catch (error) {
     if (!isNotFound(error)) throw new UserError(`cannot find the project number (pass --project-number): ${errorMessage(error)}`);
   }

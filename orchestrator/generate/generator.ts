@@ -64,8 +64,8 @@ class EventQueue {
     items.push(item);
     for (let i = items.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
-      if (!this.less(items[i]!, items[parent]!)) break;
-      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      if (!this.less(items[i], items[parent])) break;
+      [items[i], items[parent]] = [items[parent], items[i]];
       i = parent;
     }
   }
@@ -78,10 +78,10 @@ class EventQueue {
       for (let i = 0; ;) {
         const l = 2 * i + 1, r = l + 1;
         let m = i;
-        if (l < items.length && this.less(items[l]!, items[m]!)) m = l;
-        if (r < items.length && this.less(items[r]!, items[m]!)) m = r;
+        if (l < items.length && this.less(items[l], items[m])) m = l;
+        if (r < items.length && this.less(items[r], items[m])) m = r;
         if (m === i) break;
-        [items[i], items[m]] = [items[m]!, items[i]!];
+        [items[i], items[m]] = [items[m], items[i]];
         i = m;
       }
     }
@@ -105,7 +105,7 @@ export async function generateEvents(file: string, options: GenerateOptions): Pr
     if (rate !== undefined && !(rate >= 0 && rate <= 1)) throw new UserError(`--${name} must be a rate between 0 and 1`);
   }
   const rand = random(options.seed);
-  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)];
   const id8 = () => 10_000_000 + Math.floor(rand() * 89_999_999);
   const out = createWriteStream(file);
   const failed = new Promise<never>((_, reject) => out.on('error', (error) => reject(new UserError(`cannot write ${file}: ${error.message}`))));

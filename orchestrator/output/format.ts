@@ -47,11 +47,11 @@ export function terminalSafe(text: string): string {
 /** A plain aligned table for terminals; NULL shows as NULL, control characters escaped (terminalSafe). */
 export function textTable(columns: string[], rows: Row[]): string {
   const header = columns.map(terminalSafe);
-  const cells = rows.map((row) => columns.map((c) => (row[c] === null || row[c] === undefined ? 'NULL' : terminalSafe(textValue(row[c]!)))));
+  const cells = rows.map((row) => columns.map((c) => (row[c] === null || row[c] === undefined ? 'NULL' : terminalSafe(textValue(row[c])))));
   // A loop, not Math.max(...cells): a spread of many rows overflows the call stack.
-  const widths = header.map((c, i) => Math.min(60, cells.reduce((width, r) => Math.max(width, r[i]!.length), c.length)));
+  const widths = header.map((c, i) => Math.min(60, cells.reduce((width, r) => Math.max(width, r[i].length), c.length)));
   const clip = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width));
-  const line = (values: string[]) => values.map((v, i) => clip(v, widths[i]!)).join('  ').trimEnd();
+  const line = (values: string[]) => values.map((v, i) => clip(v, widths[i])).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 

@@ -113,11 +113,11 @@ export async function replayDeadLetters(source: DeadLetterSource, topic: Topic, 
     const batch = await pull(source, Math.min(1000, limit - summary.replayed.length - summary.failed.length));
     if (batch.length === 0) break;
     const results = await Promise.allSettled(batch.map((m) => topic.publishMessage({ data: dataOf(m), attributes: originalAttributes(m) })));
-    const published = batch.filter((_, i) => results[i]!.status === 'fulfilled');
+    const published = batch.filter((_, i) => results[i].status === 'fulfilled');
     if (published.length) await source.subscriber.acknowledge({ subscription: source.subscriptionPath, ackIds: published.map((m) => m.ackId!) });
-    await release(source, batch.filter((_, i) => results[i]!.status === 'rejected'));
+    await release(source, batch.filter((_, i) => results[i].status === 'rejected'));
     results.forEach((result, i) => {
-      const deadLetterId = String(batch[i]!.message?.messageId ?? '');
+      const deadLetterId = String(batch[i].message?.messageId ?? '');
       if (result.status === 'fulfilled') summary.replayed.push({ deadLetterId, messageId: result.value });
       else summary.failed.push({ deadLetterId, error: String((result.reason as Error)?.message ?? result.reason) });
     });

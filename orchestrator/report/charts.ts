@@ -95,7 +95,7 @@ export function cityDelaySpec(byCity: CityRole[]): TopLevelSpec {
         encoding: { x: { datum: 0, type: 'quantitative' }, text: { field: 'note' }, color: { value: '#777' } },
       },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 /** Share of conversations nobody answered, per city, with the overall share as a dashed rule. */
@@ -185,7 +185,7 @@ export function volumeSpec(daily: Day[]): TopLevelSpec {
       },
     ],
     resolve: { scale: { y: 'independent' } },
-  } as TopLevelSpec;
+  };
 }
 
 /** Answered conversations per delay bucket, one bar per role that waited. */
@@ -204,7 +204,7 @@ export function distributionSpec(distribution: Bucket[]): TopLevelSpec {
       y: { field: 'conversations', type: 'quantitative', title: 'answered conversations' },
       color: { field: 'waited', type: 'nominal', scale: ROLE_COLORS },
     },
-  } as TopLevelSpec;
+  };
 }
 
 export interface Charts {

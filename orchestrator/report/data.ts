@@ -85,7 +85,7 @@ function numberOf(value: unknown): number | null {
 function textOf(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (value instanceof Timestamp) return value.toRfc3339();
-  if (typeof value === 'object' && 'value' in value) return String((value as { value: unknown }).value);
+  if (typeof value === 'object' && 'value' in value) return String((value).value);
   return String(value);
 }
 

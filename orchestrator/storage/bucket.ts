@@ -15,7 +15,7 @@ export type Source = { kind: 'file'; path: string; name: string } | { kind: 'obj
 export function parseSource(input: string): Source {
   const match = /^gs:\/\/([^/]+)\/(.+)$/.exec(input);
   if (input.startsWith('gs://') && !match) throw new UserError(`expected gs://BUCKET/OBJECT, got ${input}`);
-  if (match) return { kind: 'object', bucket: validateBucketName(match[1]!, input), object: match[2]!, name: input };
+  if (match) return { kind: 'object', bucket: validateBucketName(match[1], input), object: match[2], name: input };
   return { kind: 'file', path: input, name: localSourceName(input) };
 }
 

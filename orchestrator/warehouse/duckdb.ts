@@ -38,7 +38,7 @@ export function bigQueryLexicalToDuckDb(sql: string): string {
   let out = '';
   let i = 0;
   while (i < sql.length) {
-    const c = sql[i]!;
+    const c = sql[i];
     if (c === '`') {
       const end = sql.indexOf('`', i + 1);
       if (end < 0) return out + sql.slice(i);
@@ -118,7 +118,7 @@ function toValue(value: DuckDBValue, typeId: DuckDBTypeId): Value {
 function toRows(values: DuckDBValue[][], columns: string[], typeIds: DuckDBTypeId[]): Row[] {
   return values.map((rowValues) => {
     const row: Row = {};
-    rowValues.forEach((value, i) => { row[columns[i]!] = toValue(value, typeIds[i]!); });
+    rowValues.forEach((value, i) => { row[columns[i]] = toValue(value, typeIds[i]); });
     return row;
   });
 }

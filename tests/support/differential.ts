@@ -81,7 +81,7 @@ export async function evaluate(server: ZetaSqlServer, sql: string, tables: ZetaT
   const statement = analyzed?.resolvedStatement as unknown as { resolvedQueryStmtNode?: { outputColumnList?: { name: string; column?: { type?: { typeKind?: number } } }[] } };
   const columns = (statement.resolvedQueryStmtNode?.outputColumnList ?? []).map((c) => ({ name: c.name, kind: Number(c.column?.type?.typeKind ?? 0) }));
   const tableContent = Object.fromEntries(tables.map((t) => [t.name, {
-    tableData: { row: t.rows.map((row) => ({ cell: row.map((value, i) => encode(value, t.columns[i]!.kind)) })) },
+    tableData: { row: t.rows.map((row) => ({ cell: row.map((value, i) => encode(value, t.columns[i].kind)) })) },
   }]));
   const response = await server.evaluateQuery({ sql, options, simpleCatalog, tableContent } as Parameters<ZetaSqlServer['evaluateQuery']>[0]);
   const rows = (response.content?.tableData?.row ?? []).map((row) => row.cell.map((cell) => decode(cell as unknown as Record<string, unknown> & { value?: string })));

@@ -118,7 +118,7 @@ export class FakeGoogleApis {
     if ((m = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(url.pathname))) {
       if (method === 'POST' && url.searchParams.get('uploadType') === 'resumable') {
         const id = `upload-${this.uploads.size + 1}`;
-        this.uploads.set(id, { bucket: m[1]!, name: url.searchParams.get('name') ?? body?.name });
+        this.uploads.set(id, { bucket: m[1], name: url.searchParams.get('name') ?? body?.name });
         return [200, {}, { location: `${this.endpoint}/upload/storage/v1/b/${m[1]}/o?uploadType=resumable&upload_id=${id}` }];
       }
       const upload = this.uploads.get(url.searchParams.get('upload_id') ?? '');
@@ -128,7 +128,7 @@ export class FakeGoogleApis {
       }
     }
     if ((m = /^\/(?:download\/)?storage\/v1\/b\/([^/]+)\/o\/([^/]+)$/.exec(url.pathname)) && method === 'GET') {
-      const [bucket, name] = [m[1]!, decodeURIComponent(m[2]!)];
+      const [bucket, name] = [m[1], decodeURIComponent(m[2])];
       const data = this.objects.get(`${bucket}/${name}`);
       if (!data) return [404, { error: { code: 404, message: 'No such object' } }];
       const metadata = this.objectMetadata(bucket, name);
@@ -159,14 +159,14 @@ export class FakeGoogleApis {
         location: body.jobReference?.location,
       };
       this.jobs.push(job);
-      return [200, jobResource(job, m[1]!)];
+      return [200, jobResource(job, m[1])];
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/(jobs|queries)\/([^/]+)$/.exec(url.pathname)) && method === 'GET') {
       const job = this.jobs.find((j) => j.jobId === m![3]);
       if (!job || (job.dryRun && m[2] === 'queries')) return [404, { error: { code: 404, message: `Not found: Job ${m[1]}:${m[3]}`, errors: [{ reason: 'notFound' }] } }];
-      if (m[2] === 'jobs') return [200, jobResource(job, m[1]!)];
+      if (m[2] === 'jobs') return [200, jobResource(job, m[1])];
       const assertion = /^select sum\(1\) as row_count from `([^`]+)`$/.exec(job.query.trim());
-      const rows = assertion ? [{ f: [{ v: this.assertionRows.has(assertion[1]!) ? String(this.assertionRows.get(assertion[1]!)) : null }] }] : [];
+      const rows = assertion ? [{ f: [{ v: this.assertionRows.has(assertion[1]) ? String(this.assertionRows.get(assertion[1])) : null }] }] : [];
       return [200, {
         kind: 'bigquery#getQueryResultsResponse', jobReference: { projectId: m[1], jobId: job.jobId, location: job.location }, jobComplete: true,
         totalRows: String(rows.length), rows, schema: { fields: assertion ? [{ name: 'row_count', type: 'INTEGER', mode: 'NULLABLE' }] : [] },
@@ -185,7 +185,7 @@ export class FakeGoogleApis {
       return [200, { kind: 'storage#serviceAccount', email_address: `service-${this.projectNumber}@gs-project-accounts.iam.gserviceaccount.com` }];
     }
     if ((m = /^\/storage\/v1\/b\/([^/]+)$/.exec(path)) && method === 'GET') {
-      const bucket = this.buckets.get(m[1]!);
+      const bucket = this.buckets.get(m[1]);
       return bucket ? [200, bucket] : notFound;
     }
     if (path === '/storage/v1/b' && method === 'POST') {
@@ -193,7 +193,7 @@ export class FakeGoogleApis {
       return [200, this.buckets.get(body.name)];
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)$/.exec(path)) && method === 'GET') {
-      const dataset = this.datasets.get(m[2]!);
+      const dataset = this.datasets.get(m[2]);
       return dataset ? [200, dataset] : notFound;
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets$/.exec(path)) && method === 'POST') {
@@ -207,7 +207,7 @@ export class FakeGoogleApis {
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables$/.exec(path)) && method === 'POST') {
       const key = `${m[2]}.${body.tableReference.tableId}`;
-      if (!this.datasets.has(m[2]!)) return notFound;
+      if (!this.datasets.has(m[2])) return notFound;
       this.tables.set(key, { ...body, id: `${m[1]}:${key}` });
       return [200, this.tables.get(key)];
     }

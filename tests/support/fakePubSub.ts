@@ -4,7 +4,7 @@
 // real client library speaking real gRPC to it.
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Server, ServerCredentials, status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type ServiceDefinition } from '@grpc/grpc-js';
 
 /** A request or resource as the client sent it (proto-loader's plain objects, camelCase). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -68,7 +68,7 @@ export class FakePubSub {
         this.topics.set(r.name, { name: r.name });
         return this.topics.get(r.name);
       }),
-    } as UntypedServiceImplementation);
+    });
     server.addService(services.subscriber, {
       GetSubscription: unary('GetSubscription', (r) => this.subscriptions.get(r.subscription) ?? notFound(r.subscription)),
       CreateSubscription: unary('CreateSubscription', (r) => {
@@ -79,7 +79,7 @@ export class FakePubSub {
         this.subscriptions.set(r.name, subscription);
         return subscription;
       }),
-    } as UntypedServiceImplementation);
+    });
     server.addService(services.iamPolicy, {
       GetIamPolicy: unary('GetIamPolicy', (r) => this.policies.get(r.resource) ?? { version: 1, bindings: [], etag: Buffer.from('ACAB') }),
       SetIamPolicy: unary('SetIamPolicy', (r) => {
@@ -87,7 +87,7 @@ export class FakePubSub {
         return this.policies.get(r.resource);
       }),
       TestIamPermissions: unary('TestIamPermissions', (r) => ({ permissions: (r.permissions as string[]).filter((p) => !this.deniedPermissions.has(p)) })),
-    } as UntypedServiceImplementation);
+    });
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
     });

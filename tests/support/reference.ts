@@ -32,12 +32,12 @@ export function parseRfc3339(text: unknown): bigint | null {
   const m = RFC3339.exec(text);
   if (!m) return null;
   const [, y, mo, d, h, mi, s, fraction, zone, sign, oh, om] = m;
-  const millis = Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!);
+  const millis = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
   const check = new Date(millis);
-  if (check.getUTCDate() !== +d! || check.getUTCMonth() !== +mo! - 1) return null;
+  if (check.getUTCDate() !== +d || check.getUTCMonth() !== +mo - 1) return null;
   let micros = BigInt(millis) * 1000n + BigInt((fraction ?? '').slice(0, 6).padEnd(6, '0'));
   if (zone !== 'Z' && zone !== 'z') {
-    const offsetMinutes = BigInt(+oh! * 60 + +om!);
+    const offsetMinutes = BigInt(+oh * 60 + +om);
     micros -= (sign === '+' ? 1n : -1n) * offsetMinutes * 60_000_000n;
   }
   return micros;
@@ -108,8 +108,8 @@ export function expectedResult(deliveries: Delivery[]): { rows: SpecRow[]; rejec
   const rows: SpecRow[] = [];
   for (const [orderId, list] of byOrder) {
     list.sort((a, b) => (a.sentAt < b.sentAt ? -1 : a.sentAt > b.sentAt ? 1 : 0) || Number(b.started) - Number(a.started) || (a.eventId < b.eventId ? -1 : 1));
-    const first = list[0]!;
-    const last = list[list.length - 1]!;
+    const first = list[0];
+    const last = list[list.length - 1];
     const earliest = (role: string) => list.filter((m) => m.role === role).map((m) => m.sentAt).reduce<bigint | null>((min, t) => (min === null || t < min ? t : min), null);
     const courier = earliest('courier');
     const customer = earliest('customer');
