@@ -233,3 +233,51 @@ describe('generate and ingest options', () => {
     await cliOk(['emulator', 'stop', '--workdir', workdir], temp);
   });
 });
+
+describe("the emulator's memory: it keeps every message until its subscription is recycled", () => {
+  // With -Xmx128m the emulator holds ~85k chat events before it runs out of heap and stalls.
+  const env = { JAVA_OPTS: '-Xmx128m' };
+  const large = path.join(temp, 'large.ndjson');
+  const medium = path.join(temp, 'medium.ndjson');
+  before(async () => {
+    await cliOk(['generate', '--conversations', '25000', '--seed', '3', '--output', large], temp);
+    await cliOk(['generate', '--conversations', '9000', '--seed', '4', '--output', medium], temp);
+  });
+
+  test('up lands a file larger than the emulator can hold, exactly, recycling the subscription as it goes', async () => {
+    const workdir = newWorkdir();
+    const result = await cliOk(['up', '--input', large, '--workdir', workdir, '--json'], temp, env);
+    const summary = JSON.parse(result.stdout);
+    assert.equal(summary.publish.published, summary.publish.records);
+    assert.ok(summary.publish.published > 110_000, `${summary.publish.published} events`);
+    assert.ok(summary.sink.recycles >= 2, `recycled ${summary.sink.recycles} times`);
+    assert.equal(summary.sink.rows, summary.publish.published, 'every message landed once: the publisher waits while the subscription is recycled');
+    assert.doesNotMatch(result.stderr, /MaxListenersExceededWarning/);
+    assert.deepEqual(await exported(workdir), (await expectedFor(large)).rows);
+  });
+
+  test('ingest refuses up front what the emulator cannot hold; the sink frees what it landed', async () => {
+    const workdir = newWorkdir();
+    await cliOk(['emulator', 'start', '--workdir', workdir], temp, env);
+    await cliOk(['provision', '--workdir', workdir], temp);
+    const sink = async () => JSON.parse((await cliOk(['sink', '--until-idle', '--idle-seconds', '1', '--workdir', workdir, '--json'], temp)).stdout);
+    const landed = async () => (await sink()).rows;
+
+    const refused = await cli(['ingest', '--input', large, '--workdir', workdir], temp);
+    assertCleanError(refused, new RegExp(`^orchestrator: the Pub/Sub emulator cannot hold ${large}: ~\\d+ events need ~\\d+ MB of its heap, more than the 96 MB it has for messages .* use 'orchestrator up --input ${large}' .* or 'orchestrator load ${large}'`));
+    assert.equal(refused.stderr.trim().split('\n').length, 1);
+    assert.equal(await landed(), 0, 'refused before publishing anything');
+
+    const first = JSON.parse((await cliOk(['ingest', '--input', medium, '--workdir', workdir, '--json'], temp)).stdout);
+    // Alone it fits; on top of the first copy, which no sink has landed yet, it does not.
+    assertCleanError(await cli(['ingest', '--input', medium, '--workdir', workdir], temp), new RegExp(`on top of ~\\d+ MB for ${first.published} messages it still holds`));
+    assert.deepEqual(await sink().then((s) => [s.rows, s.recycles]), [first.published, 1]);
+    // The sink caught up and recycled the subscription: the emulator has room again.
+    const second = JSON.parse((await cliOk(['ingest', '--input', medium, '--workdir', workdir, '--json'], temp)).stdout);
+    assert.equal(await landed(), second.published);
+    await cliOk(['transform', '--workdir', workdir], temp);
+    assert.deepEqual(await exported(workdir), (await expectedFor(medium)).rows);
+    assert.equal(await rawRowCount(workdir), first.published + second.published);
+    await cliOk(['emulator', 'stop', '--workdir', workdir], temp);
+  });
+});

@@ -85,6 +85,7 @@ export async function publishRecords(topic: Topic, stream: Readable, options: Pu
         fail(record.position, error); // e.g. a record over Pub/Sub's 10 MB message limit
         continue;
       }
+      options.gate?.track(publishing);
       outstanding++;
       outstandingBytes += data.length;
       publishing

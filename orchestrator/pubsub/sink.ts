@@ -19,12 +19,22 @@ export interface SinkOptions {
   idleAfter?: Promise<unknown>;
   signal?: AbortSignal;
   onBatch?: (progress: { rows: number; seconds: number }) => void;
+  /** Emulator only: frees what the emulator holds, between pulls, when it says it is due (see recycle.ts). */
+  recycler?: Recycler;
+}
+
+/** Asked before every pull; `recycle` gets a function that lands a subscription's messages until it is empty. */
+export interface Recycler {
+  due(state: { landedSinceRecycle: number; caughtUp: boolean }): boolean;
+  recycle(drain: (subscriptionPath: string) => Promise<void>): Promise<void>;
 }
 
 export interface SinkSummary {
   rows: number;
   batches: number;
   seconds: number;
+  /** Times the subscription was recycled (emulator only). */
+  recycles: number;
 }
 
 function micros(time: protos.google.protobuf.ITimestamp | null | undefined): bigint {
@@ -56,10 +66,16 @@ async function pull(subscriber: v1.SubscriberClient, subscription: string, maxMe
   }
 }
 
+/** Waits `ms`, or less if `signal` aborts; the abort listener goes when the wait ends, or idle loops would pile them up. */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 
 /**
@@ -72,16 +88,40 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  */
 export async function runSink(options: SinkOptions): Promise<SinkSummary> {
   const { subscriber, subscriptionPath, write } = options;
-  const subscriptionName = subscriptionPath.split('/').pop()!;
   const maxMessages = options.maxMessages ?? 1000;
   const started = performance.now();
-  const summary: SinkSummary = { rows: 0, batches: 0, seconds: 0 };
+  const summary: SinkSummary = { rows: 0, batches: 0, seconds: 0, recycles: 0 };
+  let landedSinceRecycle = 0;
+  /** One pull from `path`, committed then acknowledged; returns how many messages it landed. */
+  const landFrom = async (path: string): Promise<number> => {
+    const received = await pull(subscriber, path, maxMessages, options.returnImmediately ?? true);
+    if (received.length === 0) return 0;
+    const name = path.split('/').pop()!;
+    await write(received.map((m) => toRawRow(m, name)));
+    await subscriber.acknowledge({ subscription: path, ackIds: received.map((m) => m.ackId!) });
+    summary.rows += received.length;
+    summary.batches++;
+    landedSinceRecycle += received.length;
+    options.onBatch?.({ rows: summary.rows, seconds: (performance.now() - started) / 1000 });
+    return received.length;
+  };
+  const drain = async (path: string) => {
+    while ((await landFrom(path)) > 0);
+  };
   let idleSince: number | undefined;
   let idleCounts = options.idleAfter === undefined;
+  let caughtUp = false;
   void options.idleAfter?.finally(() => { idleCounts = true; });
   while (!options.signal?.aborted) {
-    const received = await pull(subscriber, subscriptionPath, maxMessages, options.returnImmediately ?? true);
-    if (received.length === 0) {
+    if (options.recycler?.due({ landedSinceRecycle, caughtUp })) {
+      await options.recycler.recycle(drain);
+      landedSinceRecycle = 0;
+      summary.recycles++;
+      continue;
+    }
+    const landed = await landFrom(subscriptionPath);
+    caughtUp = landed === 0;
+    if (landed === 0) {
       if (options.idleSeconds !== undefined && idleCounts) {
         idleSince ??= Date.now();
         if (Date.now() - idleSince >= options.idleSeconds * 1000) break;
@@ -90,11 +130,6 @@ export async function runSink(options: SinkOptions): Promise<SinkSummary> {
       continue;
     }
     idleSince = undefined;
-    await write(received.map((m) => toRawRow(m, subscriptionName)));
-    await subscriber.acknowledge({ subscription: subscriptionPath, ackIds: received.map((m) => m.ackId!) });
-    summary.rows += received.length;
-    summary.batches++;
-    options.onBatch?.({ rows: summary.rows, seconds: (performance.now() - started) / 1000 });
   }
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
