@@ -10,6 +10,7 @@ import { UserError } from '../orchestrator/errors.js';
 import { openLocalWarehouse } from '../orchestrator/runner/local.js';
 import { lockFile, lockWorkdir, type LockHolder } from '../orchestrator/workdir/lock.js';
 import { assertCleanError, cli, cliOk, spawnCli } from './support/cli.js';
+import { lockPid, waitFor } from './support/wait.js';
 
 // Real processes on real files: the CLI, the Pub/Sub emulator, DuckDB. Nothing waits on a clock:
 // tests wait for conditions (a lock file naming a process, a line on its output).
@@ -25,17 +26,6 @@ after(async () => {
   for (const dir of workdirs) await cli(['emulator', 'stop', '--workdir', dir], temp);
   rmSync(temp, { recursive: true, force: true });
 });
-
-/** Polls `condition` (every 20 ms, up to two minutes): for state another process reaches. */
-async function waitFor<T>(what: string, condition: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const value = condition();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 function lockOf(dir: string): LockHolder | undefined {
   try {
@@ -150,7 +140,7 @@ describe('commands on one work directory at once', () => {
     const first = spawnCli(['up', '--workdir', dir], temp);
     let firstErr = '';
     first.stderr!.on('data', (d: Buffer) => { firstErr += d.toString(); });
-    await waitFor('the first up to take the work directory', () => lockOf(dir)?.pid === first.pid);
+    await waitFor('the first up to take the work directory', () => lockPid(dir) === first.pid);
     // Held still while the others try: the outcome cannot depend on who is faster.
     first.kill('SIGSTOP');
     try {

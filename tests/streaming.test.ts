@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,6 +8,7 @@ import { openLocalWarehouse } from '../orchestrator/runner/local.js';
 import { assertCleanError, cli, cliOk, spawnCli } from './support/cli.js';
 import { message } from './support/fixtures.js';
 import { anchorPath, fileDeliveries } from './support/pipeline.js';
+import { lockPid, waitFor } from './support/wait.js';
 import { expectedResult, type SpecRow } from './support/reference.js';
 
 // Everything here runs on the real Pub/Sub emulator, started and stopped by the commands under test.
@@ -139,8 +140,12 @@ describe('the sink', () => {
 
   test('killed with SIGKILL mid-stream and restarted, nothing is lost', async () => {
     const published = JSON.parse((await cliOk(['ingest', '--input', file, '--workdir', workdir, '--json'], temp)).stdout);
+    // Killed once it has committed a batch: the warehouse file and its write-ahead log have grown.
+    const stored = () => ['warehouse.duckdb', 'warehouse.duckdb.wal']
+      .reduce((bytes, name) => bytes + (existsSync(path.join(workdir, name)) ? statSync(path.join(workdir, name)).size : 0), 0);
+    const before = stored();
     const sink = spawnCli(['sink', '--workdir', workdir], temp);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await waitFor('the sink to commit a batch', () => stored() > before + 64 * 1024);
     sink.kill('SIGKILL');
     await new Promise((resolve) => sink.on('close', resolve));
     const landedBeforeKill = await rawRowCount(workdir);
@@ -157,7 +162,8 @@ describe('the sink', () => {
     const sink = spawnCli(['sink', '--workdir', workdir], temp);
     let stderr = '';
     sink.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // It handles SIGINT from before it takes the work directory.
+    await waitFor('the sink to take the work directory', () => lockPid(workdir) === sink.pid);
     sink.kill('SIGINT');
     const code = await new Promise((resolve) => sink.on('close', resolve));
     assert.equal(code, 0, stderr);

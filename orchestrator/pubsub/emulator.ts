@@ -57,7 +57,10 @@ async function launcherPath(): Promise<string> {
   return launcher;
 }
 
-/** -Xmx of a JAVA_OPTS string in bytes (the last one wins, as in the JVM). */
+/** The JVM's default -Xmx: a quarter of the memory it may use. */
+const defaultMaxHeap = () => Math.floor(Math.min(os.totalmem(), process.constrainedMemory?.() || Number.POSITIVE_INFINITY) / 4);
+
+/** -Xmx of JVM options in bytes (the last one wins, as in the JVM). */
 export function maxHeapOf(javaOpts: string): number | undefined {
   const matches = [...javaOpts.matchAll(/-Xmx(\d+)([kKmMgGtT]?)(?=\s|$)/g)];
   const last = matches.at(-1);
@@ -104,7 +107,7 @@ function emulatorsOf(workdir: Workdir): EmulatorState[] {
     if (!Number.isInteger(pid) || pid === process.pid || !servesWorkdir(pid, workdir)) continue;
     const args = procText(pid, 'cmdline') ?? [];
     const flag = (name: string) => args.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
-    found.push({ pid, host: flag('host') ?? HOST, port: Number(flag('port')), startedAt: 'unknown (no state file)' });
+    found.push({ pid, host: flag('host') ?? HOST, port: Number(flag('port')), startedAt: 'unknown (no state file)', maxHeapBytes: maxHeapOf(args.join(' ')) ?? defaultMaxHeap() });
   }
   return found;
 }
@@ -174,8 +177,7 @@ export async function start(workdir: Workdir, timeoutMs = 60_000): Promise<{ sta
   child.unref();
   let exited = false;
   child.on('exit', () => { exited = true; });
-  const maxHeapBytes = maxHeapOf(javaOpts) ?? Math.floor(os.totalmem() / 4); // the JVM's default: a quarter of the memory
-  const state: EmulatorState = { pid: child.pid!, host: HOST, port, startedAt: new Date().toISOString(), maxHeapBytes };
+  const state: EmulatorState = { pid: child.pid!, host: HOST, port, startedAt: new Date().toISOString(), maxHeapBytes: maxHeapOf(javaOpts) ?? defaultMaxHeap() };
   // Written in the same tick as the spawn; should this process die in between, /proc still finds it.
   writeState(workdir, state);
   const deadline = Date.now() + timeoutMs;
