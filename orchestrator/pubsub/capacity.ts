@@ -11,7 +11,7 @@ import type { EmulatorState } from './emulator.js';
  * our four attributes: 1,217 B of heap for 50 B of data, 1,353 B for 200 B, 2,156 B for 1,000 B,
  * 5,173 B for 4,000 B; that is ~1,200 B plus the data.
  */
-export const HEAP_PER_MESSAGE = 1200;
+const HEAP_PER_MESSAGE = 1200;
 /** The share of -Xmx messages may fill; the rest is the emulator's own and the collector's room. */
 const USABLE_SHARE = 0.75;
 
@@ -22,9 +22,9 @@ export const usableHeap = (state: EmulatorState) => (state.maxHeapBytes === unde
 /** Chat events are ~200 B: what the flow is sized for before any is read. */
 const NOMINAL_MESSAGE_BYTES = 256;
 /** Most the publisher may run ahead of the sink: the emulator's pulls also slow down as its backlog grows. */
-export const MAX_BACKLOG = 50_000;
+const MAX_BACKLOG = 50_000;
 /** Most messages between two recycles of the subscription. */
-export const MAX_RECYCLE_EVERY = 200_000;
+const MAX_RECYCLE_EVERY = 200_000;
 
 /**
  * How far `up`'s publisher may run ahead of its sink, and how often the subscription is recycled, so

@@ -61,7 +61,7 @@ async function launcherPath(): Promise<string> {
 const defaultMaxHeap = () => Math.floor(Math.min(os.totalmem(), process.constrainedMemory?.() || Number.POSITIVE_INFINITY) / 4);
 
 /** -Xmx of JVM options in bytes (the last one wins, as in the JVM). */
-export function maxHeapOf(javaOpts: string): number | undefined {
+function maxHeapOf(javaOpts: string): number | undefined {
   const matches = [...javaOpts.matchAll(/-Xmx(\d+)([kKmMgGtT]?)(?=\s|$)/g)];
   const last = matches.at(-1);
   if (!last) return undefined;

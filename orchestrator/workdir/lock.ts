@@ -39,7 +39,7 @@ function bootId(): string | undefined {
 }
 
 /** Whether the process that wrote `holder` still runs (and is not a later process with its pid). */
-export function isHolderAlive(holder: LockHolder): boolean {
+function isHolderAlive(holder: LockHolder): boolean {
   try {
     process.kill(holder.pid, 0);
   } catch (error) {
@@ -110,7 +110,6 @@ function acquire(file: string, holder: LockHolder): LockHolder | undefined {
 }
 
 export interface WorkdirLock {
-  holder: LockHolder;
   release(): void;
 }
 
@@ -146,7 +145,7 @@ export function lockWorkdir(workdir: Workdir, command: string): WorkdirLock {
     if (readHolder(file)?.token === holder.token) rmSync(file, { force: true });
   };
   process.once('exit', release);
-  return { holder, release };
+  return { release };
 }
 
 export async function withWorkdirLock<T>(workdir: Workdir, command: string, work: () => Promise<T>): Promise<T> {
