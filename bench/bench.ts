@@ -1,16 +1,18 @@
 // npm run bench: about a million events end to end through the Pub/Sub emulator and the DuckDB
 // warehouse, then a first build of the models. Prints the numbers; asserts nothing.
 // npm run bench -- scaling: the same incremental batch after a history of H and of 4H events (scaling.ts).
+// npm run bench -- emulator-memory: `up` against an emulator with a small heap, its memory sampled (emulatorMemory.ts).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT, loadProjectConfig, resolveWorkdir } from '../orchestrator/config.js';
 import { generateEvents } from '../orchestrator/generate/generator.js';
 import { emulatorClients, type PubSubClients } from '../orchestrator/pubsub/clients.js';
-import { start, stop } from '../orchestrator/pubsub/emulator.js';
+import { start, stop, type EmulatorState } from '../orchestrator/pubsub/emulator.js';
 import { publishAndLand } from '../orchestrator/pipeline/local.js';
 import { provisionLocal } from '../orchestrator/pipeline/provision.js';
 import { compileForDuckDb, openLocalWarehouse, transformLocal } from '../orchestrator/runner/local.js';
+import { runEmulatorMemoryBench } from './emulatorMemory.js';
 import { runScalingBench } from './scaling.js';
 
 const conversations = Number(process.env.BENCH_CONVERSATIONS ?? 250_000);
@@ -26,11 +28,11 @@ function emulatorPeakRssMb(pid: number): number {
 }
 
 /** Publishes a file while the sink lands it; returns when every message is in the raw table. */
-async function endToEnd(clients: PubSubClients, file: string) {
+async function endToEnd(clients: PubSubClients, state: EmulatorState, file: string) {
   const warehouse = await openLocalWarehouse(project, workdir);
   try {
     const started = performance.now();
-    const { publish: published, landed } = await publishAndLand(project, workdir, clients, warehouse, file, { idleSeconds: 1 });
+    const { publish: published, landed } = await publishAndLand(project, workdir, { clients, state, startedHere: true }, warehouse, file, { idleSeconds: 1 });
     // The sink's last second is idle time, not work.
     const total = (performance.now() - started) / 1000 - 1;
     return { published, landed, total };
@@ -75,7 +77,7 @@ async function endToEndBench(): Promise<void> {
       await provisionLocal(project, workdir, clients, warehouse);
       await warehouse.close();
 
-      const run = await endToEnd(clients, file);
+      const run = await endToEnd(clients, emulator.state, file);
       results.publish_events_per_s = rate(run.published.published, run.published.seconds);
       results.sink_events_per_s = rate(run.landed.rows, run.landed.seconds - 1);
       results.ingest_total_seconds = +run.total.toFixed(2);
@@ -116,6 +118,9 @@ async function endToEndBench(): Promise<void> {
 if (process.argv.slice(2).includes('scaling')) {
   rmSync(workdir.dir, { recursive: true, force: true });
   await runScalingBench();
+} else if (process.argv.slice(2).includes('emulator-memory')) {
+  rmSync(workdir.dir, { recursive: true, force: true });
+  await runEmulatorMemoryBench();
 } else {
   await endToEndBench();
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -8,6 +8,7 @@ import { openLocalWarehouse } from '../orchestrator/runner/local.js';
 import { assertCleanError, cli, cliOk, spawnCli } from './support/cli.js';
 import { message } from './support/fixtures.js';
 import { anchorPath, fileDeliveries } from './support/pipeline.js';
+import { lockPid, waitFor } from './support/wait.js';
 import { expectedResult, type SpecRow } from './support/reference.js';
 
 // Everything here runs on the real Pub/Sub emulator, started and stopped by the commands under test.
@@ -139,8 +140,12 @@ describe('the sink', () => {
 
   test('killed with SIGKILL mid-stream and restarted, nothing is lost', async () => {
     const published = JSON.parse((await cliOk(['ingest', '--input', file, '--workdir', workdir, '--json'], temp)).stdout);
+    // Killed once it has committed a batch: the warehouse file and its write-ahead log have grown.
+    const stored = () => ['warehouse.duckdb', 'warehouse.duckdb.wal']
+      .reduce((bytes, name) => bytes + (existsSync(path.join(workdir, name)) ? statSync(path.join(workdir, name)).size : 0), 0);
+    const before = stored();
     const sink = spawnCli(['sink', '--workdir', workdir], temp);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await waitFor('the sink to commit a batch', () => stored() > before + 64 * 1024);
     sink.kill('SIGKILL');
     await new Promise((resolve) => sink.on('close', resolve));
     const landedBeforeKill = await rawRowCount(workdir);
@@ -157,7 +162,8 @@ describe('the sink', () => {
     const sink = spawnCli(['sink', '--workdir', workdir], temp);
     let stderr = '';
     sink.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // It handles SIGINT from before it takes the work directory.
+    await waitFor('the sink to take the work directory', () => lockPid(workdir) === sink.pid);
     sink.kill('SIGINT');
     const code = await new Promise((resolve) => sink.on('close', resolve));
     assert.equal(code, 0, stderr);
@@ -230,6 +236,54 @@ describe('generate and ingest options', () => {
     const summary = JSON.parse((await cliOk(['ingest', '--input', uploaded.uri, '--workdir', workdir, '--json'], temp)).stdout);
     assert.equal(summary.published, 6);
     assert.equal(summary.source, uploaded.uri);
+    await cliOk(['emulator', 'stop', '--workdir', workdir], temp);
+  });
+});
+
+describe("the emulator's memory: it keeps every message until its subscription is recycled", () => {
+  // With -Xmx128m the emulator holds ~85k chat events before it runs out of heap and stalls.
+  const env = { JAVA_OPTS: '-Xmx128m' };
+  const large = path.join(temp, 'large.ndjson');
+  const medium = path.join(temp, 'medium.ndjson');
+  before(async () => {
+    await cliOk(['generate', '--conversations', '25000', '--seed', '3', '--output', large], temp);
+    await cliOk(['generate', '--conversations', '9000', '--seed', '4', '--output', medium], temp);
+  });
+
+  test('up lands a file larger than the emulator can hold, exactly, recycling the subscription as it goes', async () => {
+    const workdir = newWorkdir();
+    const result = await cliOk(['up', '--input', large, '--workdir', workdir, '--json'], temp, env);
+    const summary = JSON.parse(result.stdout);
+    assert.equal(summary.publish.published, summary.publish.records);
+    assert.ok(summary.publish.published > 110_000, `${summary.publish.published} events`);
+    assert.ok(summary.sink.recycles >= 2, `recycled ${summary.sink.recycles} times`);
+    assert.equal(summary.sink.rows, summary.publish.published, 'every message landed once: the publisher waits while the subscription is recycled');
+    assert.doesNotMatch(result.stderr, /MaxListenersExceededWarning/);
+    assert.deepEqual(await exported(workdir), (await expectedFor(large)).rows);
+  });
+
+  test('ingest refuses up front what the emulator cannot hold; the sink frees what it landed', async () => {
+    const workdir = newWorkdir();
+    await cliOk(['emulator', 'start', '--workdir', workdir], temp, env);
+    await cliOk(['provision', '--workdir', workdir], temp);
+    const sink = async () => JSON.parse((await cliOk(['sink', '--until-idle', '--idle-seconds', '1', '--workdir', workdir, '--json'], temp)).stdout);
+    const landed = async () => (await sink()).rows;
+
+    const refused = await cli(['ingest', '--input', large, '--workdir', workdir], temp);
+    assertCleanError(refused, new RegExp(`^orchestrator: the Pub/Sub emulator cannot hold ${large}: ~\\d+ events need ~\\d+ MB of its heap, more than the 96 MB it has for messages .* use 'orchestrator up --input ${large}' .* or 'orchestrator load ${large}'`));
+    assert.equal(refused.stderr.trim().split('\n').length, 1);
+    assert.equal(await landed(), 0, 'refused before publishing anything');
+
+    const first = JSON.parse((await cliOk(['ingest', '--input', medium, '--workdir', workdir, '--json'], temp)).stdout);
+    // Alone it fits; on top of the first copy, which no sink has landed yet, it does not.
+    assertCleanError(await cli(['ingest', '--input', medium, '--workdir', workdir], temp), new RegExp(`on top of ~\\d+ MB for ${first.published} messages it still holds`));
+    assert.deepEqual(await sink().then((s) => [s.rows, s.recycles]), [first.published, 1]);
+    // The sink caught up and recycled the subscription: the emulator has room again.
+    const second = JSON.parse((await cliOk(['ingest', '--input', medium, '--workdir', workdir, '--json'], temp)).stdout);
+    assert.equal(await landed(), second.published);
+    await cliOk(['transform', '--workdir', workdir], temp);
+    assert.deepEqual(await exported(workdir), (await expectedFor(medium)).rows);
+    assert.equal(await rawRowCount(workdir), first.published + second.published);
     await cliOk(['emulator', 'stop', '--workdir', workdir], temp);
   });
 });

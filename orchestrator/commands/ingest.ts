@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
 import { Progress } from '../output/progress.js';
-import { ingest, withEmulator } from '../pipeline/local.js';
+import { ingest, ingestToEmulator, withEmulator } from '../pipeline/local.js';
 import type { PublishSummary } from '../pubsub/publisher.js';
 import { gcpClients } from '../gcp/clients.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
@@ -56,7 +56,7 @@ export const ingestCommand: CommandModule<object, IngestArgs> = {
         await clients.close();
       }
     } else {
-      summary = await withEmulator(project, workdir, (clients) => ingest(project, workdir, clients.pubsub, args.input, publishOptions));
+      summary = await withEmulator(project, workdir, (_clients, emulator) => ingestToEmulator(project, workdir, emulator, args.input, publishOptions));
     }
     progress?.done();
     if (json) printJson(summary);

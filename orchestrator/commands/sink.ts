@@ -1,12 +1,17 @@
 import type { CommandModule } from 'yargs';
 import { Progress } from '../output/progress.js';
-import { sink, withEmulator } from '../pipeline/local.js';
+import { sinkFromEmulator, withEmulator } from '../pipeline/local.js';
 import { openLocalWarehouse } from '../runner/local.js';
 import { gcpClients } from '../gcp/clients.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import { sinkToBigQuery } from '../gcp/sink.js';
 import type { SinkSummary } from '../pubsub/sink.js';
+import { withWorkdirLock } from '../workdir/lock.js';
 import { type CommonArgs, type TargetArgs, contextOf, log, positiveNumber, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
+
+/** The emulator's subscription is recycled to free its memory; said so the numbers are not a surprise. */
+export const recycled = ({ recycles }: SinkSummary) =>
+  recycles ? ` (recycled the emulator's subscription ${recycles} time${recycles === 1 ? '' : 's'} to free its memory)` : '';
 
 interface SinkArgs extends CommonArgs, TargetArgs {
   'until-idle': boolean;
@@ -41,16 +46,18 @@ export const sinkCommand: CommandModule<object, SinkArgs> = {
         await clients.close();
       }
     } else {
-      const warehouse = await openLocalWarehouse(project, workdir);
-      try {
-        summary = await withEmulator(project, workdir, (clients) => sink(project, clients, warehouse, sinkOptions));
-      } finally {
-        await warehouse.close();
-      }
+      summary = await withWorkdirLock(workdir, 'sink', async () => {
+        const warehouse = await openLocalWarehouse(project, workdir);
+        try {
+          return await withEmulator(project, workdir, (_clients, emulator) => sinkFromEmulator(project, workdir, emulator, warehouse, sinkOptions));
+        } finally {
+          await warehouse.close();
+        }
+      });
     }
     progress.done();
     if (json) printJson(summary);
-    else print(`landed ${summary.rows} messages in ${project.raw.schema}.${project.raw.name} in ${summary.batches} batches, ${summary.seconds.toFixed(2)}s` +
+    else print(`landed ${summary.rows} messages in ${project.raw.schema}.${project.raw.name} in ${summary.batches} batches, ${summary.seconds.toFixed(2)}s${recycled(summary)}` +
       (summary.rejected ? `; ${summary.rejected} deliveries refused by the table (nacked, see above)` : ''));
     // Refused rows are kept (on the dead-letter topic after their last attempt), and the exit code says so.
     if (summary.rejected) process.exitCode = 1;

@@ -1,10 +1,15 @@
+import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
+import type { ProjectConfig, Workdir } from '../config.js';
+import { errorMessage } from '../errors.js';
 import { FINAL_TABLE } from '../contract.js';
 import { textValue } from '../output/format.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import { gcpStatus } from '../gcp/status.js';
 import { status as emulatorStatus } from '../pubsub/emulator.js';
 import { openLocalWarehouse, readLastRun } from '../runner/local.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import { workdirHolder } from '../workdir/lock.js';
 import { type CommonArgs, type TargetArgs, contextOf, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 type Status = Record<string, unknown>;
@@ -13,6 +18,38 @@ function render(value: Status, indent = ''): string {
   return Object.entries(value)
     .map(([key, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? `${indent}${key}:\n${render(v as Status, `${indent}  `)}` : `${indent}${key}: ${Array.isArray(v) ? v.join(', ') || '-' : String(v)}`))
     .join('\n');
+}
+
+/**
+ * Row counts of the local warehouse; 'none yet' only when there is no warehouse file. DuckDB lets one
+ * process write the file and no other read it meanwhile: then it says which process holds it.
+ */
+async function warehouseStatus(project: ProjectConfig, workdir: Workdir): Promise<Status | string> {
+  if (!existsSync(workdir.warehouseFile)) return 'none yet';
+  let warehouse: Warehouse;
+  try {
+    warehouse = await openLocalWarehouse(project, workdir, true);
+  } catch (error) {
+    const pid = /PID (\d+)/.exec(errorMessage(error))?.[1];
+    if (!pid) throw error;
+    const holder = workdirHolder(workdir);
+    return `in use by PID ${pid}${holder?.pid === Number(pid) ? ` (orchestrator ${holder.command})` : ''}: counts unavailable until it finishes`;
+  }
+  const counts: Status = {};
+  try {
+    if (await warehouse.relationKind(project.raw)) {
+      const { rows } = await warehouse.query(`SELECT COUNT(*) AS n, MAX(publish_time) AS latest FROM \`${project.raw.database}.${project.raw.schema}.${project.raw.name}\``);
+      counts.rawRows = Number(rows[0]?.n ?? 0);
+      counts.latestPublishTime = rows[0]?.latest ? textValue(rows[0].latest) : null;
+    }
+    for (const name of ['stg_events', 'rejected_events', FINAL_TABLE]) {
+      const target = { database: project.database, schema: project.modelsDataset, name };
+      if (await warehouse.relationKind(target)) counts[name] = await warehouse.countRows(target);
+    }
+  } finally {
+    await warehouse.close();
+  }
+  return counts;
 }
 
 export const statusCommand: CommandModule<object, CommonArgs & TargetArgs> = {
@@ -29,28 +66,12 @@ export const statusCommand: CommandModule<object, CommonArgs & TargetArgs> = {
       if (report.problems.length) process.exitCode = 1;
     } else {
       const emulator = await emulatorStatus(workdir);
-      const warehouseStatus: Status = {};
-      const warehouse = await openLocalWarehouse(project, workdir, true).catch(() => undefined);
-      if (warehouse) {
-        try {
-          const exists = await warehouse.relationKind(project.raw);
-          if (exists) {
-            const { rows } = await warehouse.query(`SELECT COUNT(*) AS n, MAX(publish_time) AS latest FROM \`${project.raw.database}.${project.raw.schema}.${project.raw.name}\``);
-            warehouseStatus.rawRows = Number(rows[0]?.n ?? 0);
-            warehouseStatus.latestPublishTime = rows[0]?.latest ? textValue(rows[0].latest) : null;
-          }
-          for (const name of ['stg_events', 'rejected_events', FINAL_TABLE]) {
-            const target = { database: project.database, schema: project.modelsDataset, name };
-            if (await warehouse.relationKind(target)) warehouseStatus[name] = await warehouse.countRows(target);
-          }
-        } finally {
-          await warehouse.close();
-        }
-      }
+      const holder = workdirHolder(workdir);
       result = {
         workdir: workdir.dir,
+        inUseBy: holder ? `PID ${holder.pid} (orchestrator ${holder.command}, since ${holder.since})` : 'nobody',
         emulator: emulator.running && emulator.state ? `running, pid ${emulator.state.pid} on ${emulator.state.host}:${emulator.state.port}` : 'not running',
-        warehouse: warehouse ? warehouseStatus : 'none yet',
+        warehouse: await warehouseStatus(project, workdir),
         lastModelRun: (readLastRun(workdir) as Status | undefined) ?? 'never',
       };
     }

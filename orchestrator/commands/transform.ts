@@ -10,6 +10,7 @@ import type { Selection } from '../dataform/graph.js';
 import { plainRow, textTable } from '../output/format.js';
 import { transformLocal } from '../runner/local.js';
 import type { ActionResult, RunSummary } from '../runner/run.js';
+import { withWorkdirLock } from '../workdir/lock.js';
 import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, shortName, withCommonOptions, withTargetOptions, withVarsOption } from './common.js';
 
 interface TransformArgs extends CommonArgs, TargetArgs {
@@ -106,14 +107,14 @@ async function runAndReport(args: Omit<TransformArgs, 'full-refresh'>, selection
     throw new UserError(`--${args['dry-run'] ? 'dry-run' : 'print-command'} needs --target gcp; offline, 'orchestrator check --cost' estimates what each statement scans`);
   }
   const context = contextOf(args);
-  const summary = await transformLocal({
+  const summary = await withWorkdirLock(context.workdir, selection.assertionsOnly ? 'assert' : 'transform', () => transformLocal({
     project: context.project,
     workdir: context.workdir,
     selection,
     fullRefresh,
     vars: parseVars(args.vars),
     onActionDone: (result) => log(progressLine(result)),
-  });
+  }));
   if (context.json) printJson(summaryJson(summary));
   else print(renderSummary(summary));
   if (!summary.ok) process.exitCode = 1;

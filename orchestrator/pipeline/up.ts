@@ -4,6 +4,7 @@ import type { ProjectConfig, Workdir } from '../config.js';
 import { CONVERSATION_COLUMNS, FINAL_TABLE } from '../contract.js';
 import { UserError } from '../errors.js';
 import { generateEvents } from '../generate/generator.js';
+import type { Target } from '../identifiers.js';
 import type { Row } from '../warehouse/warehouse.js';
 import { emulatorClients } from '../pubsub/clients.js';
 import { start as startEmulator, stop as stopEmulator } from '../pubsub/emulator.js';
@@ -36,7 +37,8 @@ export interface UpSummary {
   publish: PublishSummary & { source: string };
   sink: SinkSummary;
   transform: RunSummary & { compileSeconds: number };
-  tables: Record<string, number>;
+  /** Rows per table; null for a table a failed run has not created. */
+  tables: Record<string, number | null>;
   rejects: number;
   assertions: { passed: number; failed: number };
   firstRows: Row[];
@@ -70,7 +72,7 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
       provision = await provisionLocal(project, workdir, clients, warehouse);
       uploaded = (await new LocalBuckets(workdir).upload(input, project.resources.bucket)).uri;
       log(`uploaded ${input} to ${uploaded}`);
-      ({ publish, landed } = await publishAndLand(project, workdir, clients, warehouse, uploaded, {
+      ({ publish, landed } = await publishAndLand(project, workdir, { clients, state: emulator.state, startedHere: emulator.started }, warehouse, uploaded, {
         idleSeconds: 2,
         signal: options.signal,
         onPublishProgress: options.onPublishProgress,
@@ -86,11 +88,13 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
     const transform = await transformLocal({ project, workdir, onActionDone: options.onActionDone });
     const reader = await openLocalWarehouse(project, workdir, true);
     try {
-      const tables: Record<string, number> = {};
-      for (const name of REPORTED_TABLES) tables[name] = await reader.countRows({ database: project.database, schema: project.modelsDataset, name });
-      tables.raw_events = await reader.countRows(project.raw);
+      // A failed run may leave tables uncreated: they count as null, so the summary still shows why it failed.
+      const count = async (target: Target) => ((await reader.relationKind(target)) ? reader.countRows(target) : null);
+      const tables: Record<string, number | null> = {};
+      for (const name of REPORTED_TABLES) tables[name] = await count({ database: project.database, schema: project.modelsDataset, name });
+      tables.raw_events = await count(project.raw);
       const columns = CONVERSATION_COLUMNS.map((c) => `\`${c}\``).join(', ');
-      const firstRows = (await reader.query(`SELECT ${columns} FROM \`${project.database}.${project.modelsDataset}.${FINAL_TABLE}\` ORDER BY order_id`, 5)).rows;
+      const firstRows = tables[FINAL_TABLE] === null ? [] : (await reader.query(`SELECT ${columns} FROM \`${project.database}.${project.modelsDataset}.${FINAL_TABLE}\` ORDER BY order_id`, 5)).rows;
       const assertions = transform.actions.filter((a) => a.kind === 'assertion');
       return {
         input, uploaded, emulatorStarted: emulator.started, provision, publish, sink: landed, transform, tables,

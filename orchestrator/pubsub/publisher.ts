@@ -88,6 +88,7 @@ export async function publishRecords(topic: Topic, stream: Readable, options: Pu
         fail(record.position, error);
         continue;
       }
+      options.gate?.track(publishing);
       outstanding++;
       outstandingBytes += data.length;
       publishing

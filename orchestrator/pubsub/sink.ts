@@ -24,6 +24,14 @@ export interface SinkOptions {
   idleAfter?: Promise<unknown>;
   signal?: AbortSignal;
   onBatch?: (progress: { rows: number; seconds: number }) => void;
+  /** Emulator only: frees what the emulator holds, between pulls, when it says it is due (see recycle.ts). */
+  recycler?: Recycler;
+}
+
+/** Asked before every pull; `recycle` gets a function that lands a subscription's messages until it is empty. */
+export interface Recycler {
+  due(state: { landedSinceRecycle: number; caughtUp: boolean }): boolean;
+  recycle(drain: (subscriptionPath: string) => Promise<void>): Promise<void>;
 }
 
 export interface SinkSummary {
@@ -32,6 +40,8 @@ export interface SinkSummary {
   rejected: number;
   batches: number;
   seconds: number;
+  /** Times the subscription was recycled (emulator only). */
+  recycles: number;
 }
 
 function micros(time: protos.google.protobuf.ITimestamp | null | undefined): bigint {
@@ -63,10 +73,16 @@ async function pull(subscriber: v1.SubscriberClient, subscription: string, maxMe
   }
 }
 
+/** Waits `ms`, or less if `signal` aborts; the abort listener goes when the wait ends, or idle loops would pile them up. */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 
 /**
@@ -79,16 +95,48 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  */
 export async function runSink(options: SinkOptions): Promise<SinkSummary> {
   const { subscriber, subscriptionPath, write } = options;
-  const subscriptionName = subscriptionPath.split('/').pop()!;
   const maxMessages = options.maxMessages ?? 1000;
   const started = performance.now();
-  const summary: SinkSummary = { rows: 0, rejected: 0, batches: 0, seconds: 0 };
+  const summary: SinkSummary = { rows: 0, rejected: 0, batches: 0, seconds: 0, recycles: 0 };
+  let landedSinceRecycle = 0;
+  /**
+   * One pull from `path`, committed then acknowledged; rows the table refused are nacked (they come
+   * back, and reach the dead-letter topic after their last attempt). Returns how many it received.
+   */
+  const landFrom = async (path: string): Promise<number> => {
+    const received = await pull(subscriber, path, maxMessages, options.returnImmediately ?? true);
+    if (received.length === 0) return 0;
+    const name = path.split('/').pop()!;
+    const rejected = (await write(received.map((m) => toRawRow(m, name))))?.rejected ?? new Map<number, string>();
+    const accepted = received.filter((_, i) => !rejected.has(i));
+    if (accepted.length) await subscriber.acknowledge({ subscription: path, ackIds: accepted.map((m) => m.ackId!) });
+    if (rejected.size) {
+      await subscriber.modifyAckDeadline({ subscription: path, ackIds: received.filter((_, i) => rejected.has(i)).map((m) => m.ackId!), ackDeadlineSeconds: 0 });
+    }
+    summary.rows += accepted.length;
+    summary.rejected += rejected.size;
+    summary.batches++;
+    landedSinceRecycle += accepted.length;
+    options.onBatch?.({ rows: summary.rows, seconds: (performance.now() - started) / 1000 });
+    return received.length;
+  };
+  const drain = async (path: string) => {
+    while ((await landFrom(path)) > 0);
+  };
   let idleSince: number | undefined;
   let idleCounts = options.idleAfter === undefined;
+  let caughtUp = false;
   void options.idleAfter?.finally(() => { idleCounts = true; });
   while (!options.signal?.aborted) {
-    const received = await pull(subscriber, subscriptionPath, maxMessages, options.returnImmediately ?? true);
-    if (received.length === 0) {
+    if (options.recycler?.due({ landedSinceRecycle, caughtUp })) {
+      await options.recycler.recycle(drain);
+      landedSinceRecycle = 0;
+      summary.recycles++;
+      continue;
+    }
+    const landed = await landFrom(subscriptionPath);
+    caughtUp = landed === 0;
+    if (landed === 0) {
       if (options.idleSeconds !== undefined && idleCounts) {
         idleSince ??= Date.now();
         if (Date.now() - idleSince >= options.idleSeconds * 1000) break;
@@ -97,16 +145,6 @@ export async function runSink(options: SinkOptions): Promise<SinkSummary> {
       continue;
     }
     idleSince = undefined;
-    const rejected = (await write(received.map((m) => toRawRow(m, subscriptionName))))?.rejected ?? new Map<number, string>();
-    const accepted = received.filter((_, i) => !rejected.has(i));
-    if (accepted.length) await subscriber.acknowledge({ subscription: subscriptionPath, ackIds: accepted.map((m) => m.ackId!) });
-    if (rejected.size) {
-      await subscriber.modifyAckDeadline({ subscription: subscriptionPath, ackIds: received.filter((_, i) => rejected.has(i)).map((m) => m.ackId!), ackDeadlineSeconds: 0 });
-    }
-    summary.rows += accepted.length;
-    summary.rejected += rejected.size;
-    summary.batches++;
-    options.onBatch?.({ rows: summary.rows, seconds: (performance.now() - started) / 1000 });
   }
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
