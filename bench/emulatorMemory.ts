@@ -48,7 +48,7 @@ export async function runEmulatorMemoryBench(): Promise<void> {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';
-    up.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+    up.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
     const exited = new Promise<number | null>((resolve) => up.on('close', resolve));
     const peaks = { emulatorRssMb: 0, emulatorHeapMb: 0, orchestratorRssMb: 0 };
     const heapSamples: number[] = [];

@@ -70,7 +70,7 @@ function lockingProcess(dir: string): { child: ChildProcess; outcome: Promise<st
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
   const outcome = new Promise<string>((resolve) => {
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('\n')) resolve(out.trim());
     });
@@ -123,7 +123,7 @@ describe('the work-directory lock', () => {
     const outcomes = await Promise.all(contenders.map((c) => c.outcome));
     const winners = contenders.filter((_, i) => outcomes[i] === 'locked');
     assert.equal(winners.length, 1, outcomes.join('\n'));
-    assert.equal(lockOf(dir)?.pid, winners[0]!.child.pid);
+    assert.equal(lockOf(dir)?.pid, winners[0].child.pid);
     const pids = new Set(contenders.map((c) => c.child.pid));
     for (const outcome of outcomes.filter((o) => o !== 'locked')) {
       assert.ok(pids.has(Number(/in use by PID (\d+)/.exec(outcome)?.[1])), outcome);

@@ -72,7 +72,7 @@ export const statusCommand: CommandModule<object, CommonArgs & TargetArgs> = {
         inUseBy: holder ? `PID ${holder.pid} (orchestrator ${holder.command}, since ${holder.since})` : 'nobody',
         emulator: emulator.running && emulator.state ? `running, pid ${emulator.state.pid} on ${emulator.state.host}:${emulator.state.port}` : 'not running',
         warehouse: await warehouseStatus(project, workdir),
-        lastModelRun: (readLastRun(workdir) as Status | undefined) ?? 'never',
+        lastModelRun: (readLastRun(workdir)) ?? 'never',
       };
     }
     if (json) printJson(result);

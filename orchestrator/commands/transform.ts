@@ -44,7 +44,7 @@ export function renderSummary(summary: RunSummary & { compileSeconds: number }):
   for (const a of reported) lines.push(`reported (not a failure): ${shortName(a.name)} has ${a.rows} row(s)`);
   for (const a of failed) {
     lines.push(`${a.status.toUpperCase()}: ${shortName(a.name)}: ${a.error}`);
-    if (a.sample?.length) lines.push(textTable(Object.keys(a.sample[0]!), a.sample).replace(/^/gm, '    '));
+    if (a.sample?.length) lines.push(textTable(Object.keys(a.sample[0]), a.sample).replace(/^/gm, '    '));
   }
   return lines.join('\n');
 }

@@ -66,7 +66,7 @@ function maxHeapOf(javaOpts: string): number | undefined {
   const last = matches.at(-1);
   if (!last) return undefined;
   const units: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-  return Number(last[1]) * units[last[2]!.toLowerCase()]!;
+  return Number(last[1]) * units[last[2].toLowerCase()];
 }
 
 function isAlive(pid: number): boolean {
