@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PACKAGE_ROOT, loadProjectConfig } from '../orchestrator/config.js';
+import { localSourceName } from '../orchestrator/events/reader.js';
 import { emulatorSubscriber } from '../orchestrator/pubsub/clients.js';
 import { assertCleanError, cli, cliOk } from './support/cli.js';
 import { anchorPath } from './support/pipeline.js';
@@ -60,7 +61,7 @@ describe('dead-letters', () => {
     assert.equal(listed[0].deliveryAttempts, 5);
     assert.equal(listed[0].sourceSubscription, project.resources.rawSubscription, 'Pub/Sub names the source by its id (and its project in another attribute)');
     assert.deepEqual(Object.keys(listed[0].attributes).sort(), ['event_id', 'line', 'position', 'source']);
-    assert.equal(listed[0].attributes.source, 'first.ndjson');
+    assert.equal(listed[0].attributes.source, localSourceName(first));
     const again = JSON.parse((await run('dead-letters', 'list', '--json')).stdout) as Listed[];
     assert.deepEqual(again, listed, 'listing acknowledged nothing');
     const viaGcpTarget = await cliOk(['dead-letters', 'list', '--target', 'gcp', '--project', project.database, '--json', '--workdir', workdir], temp, { PUBSUB_EMULATOR_HOST: emulatorHost });
