@@ -44,19 +44,21 @@ export function compareTestRows(actualRows: Row[], expectedRows: Row[]): string[
     for (const column of actualColumns) {
       const expectedValue = expected[normalizeColumnName(column)] ?? null;
       const actualValue = actual[normalizeColumnName(column)] ?? null;
-      const comparable = (v: ClientValue) => (typeof v === 'object' ? JSON.stringify(v) : v);
+      // Dataform puts the value in these two messages with a template literal: a timestamp shows as [object Object].
+      const shown = (v: ClientValue) => (typeof v === 'object' && v !== null ? '[object Object]' : String(v));
       if (expectedValue === null && actualValue !== null) {
-        messages.push(`For row ${i} and column "${column}": expected null, but saw "${comparable(actualValue)}".`);
+        messages.push(`For row ${i} and column "${column}": expected null, but saw "${shown(actualValue)}".`);
         break;
       }
       if (expectedValue !== null && actualValue === null) {
-        messages.push(`For row ${i} and column "${column}": expected "${comparable(expectedValue)}", but saw null.`);
+        messages.push(`For row ${i} and column "${column}": expected "${shown(expectedValue)}", but saw null.`);
         break;
       }
       if (typeof expectedValue !== typeof actualValue) {
         messages.push(`For row ${i} and column "${column}": expected type "${typeof expectedValue}", but saw type "${typeof actualValue}".`);
         break;
       }
+      const comparable = (v: ClientValue) => (typeof v === 'object' ? JSON.stringify(v) : v);
       if (comparable(expectedValue) !== comparable(actualValue)) {
         messages.push(`For row ${i} and column "${column}": expected "${comparable(expectedValue)}", but saw "${comparable(actualValue)}".`);
       }
