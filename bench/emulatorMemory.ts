@@ -52,7 +52,8 @@ export async function runEmulatorMemoryBench(): Promise<void> {
     const exited = new Promise<number | null>((resolve) => up.on('close', resolve));
     const peaks = { emulatorRssMb: 0, emulatorHeapMb: 0, orchestratorRssMb: 0 };
     const heapSamples: number[] = [];
-    let done = false;
+    // Widened: the callback below sets it, which TypeScript's narrowing does not see.
+    let done = false as boolean;
     void exited.then(() => { done = true; });
     while (!done) {
       const state = existsSync(workdir.emulatorStateFile) ? (JSON.parse(readFileSync(workdir.emulatorStateFile, 'utf8')) as { pid: number }) : undefined;

@@ -36,7 +36,8 @@ async function land(workdir: Workdir, file: string, source: string): Promise<{ r
     let batch: RawRow[] = [];
     for await (const record of readRecords(createReadStream(file))) {
       const message = toEventMessage(record, source);
-      const sent = Date.parse(String((record.value as { messageSentTime?: unknown } | undefined)?.messageSentTime ?? ''));
+      const sentTime = (record.value as { messageSentTime?: unknown } | undefined)?.messageSentTime;
+      const sent = typeof sentTime === 'string' ? Date.parse(sentTime) : Number.NaN;
       if (!Number.isNaN(sent)) lastEventMs = Math.max(lastEventMs, sent);
       const attributes = JSON.stringify(message.attributes);
       batch.push({

@@ -62,10 +62,11 @@ try {
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     // Usage errors (unknown flags, and the coerce checks of flag values) are YErrors: exit 2.
-    .fail((message, error) => fail(error && error.name !== 'YError' ? error : new UserError(`${message} (see --help)`, 2)))
+    .fail((message, error: Error | undefined) => fail(error && error.name !== 'YError' ? error : new UserError(`${message} (see --help)`, 2)))
     .help()
     .version(false)
-    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    // stdout has columns only when it is a terminal.
+    .wrap(process.stdout.isTTY ? Math.min(110, process.stdout.columns) : 110)
     .parseAsync();
 } catch (error) {
   fail(error);

@@ -33,14 +33,16 @@ export interface PipelineResources {
 export function loadProjectConfig(projectDir: string): ProjectConfig {
   const file = path.join(projectDir, 'dataform.json');
   if (!existsSync(file)) throw new UserError(`no dataform.json in ${projectDir}`);
-  let json: {
-    defaultDatabase?: unknown; defaultSchema?: unknown; assertionSchema?: unknown; defaultLocation?: unknown; vars?: Record<string, unknown>;
-  };
+  let parsed: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
     throw new UserError(`${file} is not valid JSON: ${errorMessage(error)}`);
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UserError(`${file} must hold a JSON object`);
+  const json: {
+    defaultDatabase?: unknown; defaultSchema?: unknown; assertionSchema?: unknown; defaultLocation?: unknown; vars?: Record<string, unknown>;
+  } = parsed;
   const text = (value: unknown, key: string): string => {
     if (typeof value !== 'string' || value === '') throw new UserError(`${file}: ${key} must be a non-empty string`);
     return value;

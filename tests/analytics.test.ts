@@ -9,6 +9,7 @@ import { PACKAGE_ROOT } from '../orchestrator/config.js';
 import { compileProject, type CompiledGraph } from '../orchestrator/dataform/compile.js';
 import { actionsInDependencyOrder } from '../orchestrator/dataform/graph.js';
 import { targetKey } from '../orchestrator/identifiers.js';
+import { textValue } from '../orchestrator/output/format.js';
 import { openLocalWarehouse } from '../orchestrator/runner/local.js';
 import type { RunSummary } from '../orchestrator/runner/run.js';
 import type { Value } from '../orchestrator/warehouse/warehouse.js';
@@ -25,7 +26,7 @@ import type { Delivery } from './support/reference.js';
 // README's example queries run on both engines.
 
 const pipeline = pipelineFactory();
-let server: ZetaSqlServer;
+let server: ZetaSqlServer | undefined;
 before(async () => { server = await ZetaSqlServer.start(); });
 after(() => server?.stop());
 
@@ -45,7 +46,7 @@ function includes(engine: 'bigquery' | 'duckdb'): { analytics: Include } {
 /** The response-time statistics of `responseTimes` over `cases`, grouped by `g`, on both engines. */
 async function statisticsOnBothEngines(cases: [string | null, number | null][]): Promise<{ zeta: Evaluated; duck: unknown[][] }> {
   const sql = (engine: 'bigquery' | 'duckdb') => (includes(engine).analytics.responseTimes as (r: string, k: string[]) => string)('cases', ['g']);
-  const zeta = await evaluate(server, sql('bigquery'), [{
+  const zeta = await evaluate(server!, sql('bigquery'), [{
     name: 'cases',
     columns: [{ name: 'g', kind: KIND.STRING }, { name: 'first_responsetime_delay_seconds', kind: KIND.INT64 }, { name: 'messages', kind: KIND.INT64 }],
     rows: cases.map(([g, d]) => [g, d === null ? null : BigInt(d), 2n]),
@@ -76,7 +77,7 @@ describe('exact percentiles (analytics.responseTimes)', () => {
     const { zeta, duck } = await statisticsOnBothEngines(cases);
     assert.deepEqual(canonicalRows(duck), canonicalRows(zeta.rows), 'DuckDB equals ZetaSQL on the same SQL');
 
-    const reference = await evaluate(server, `SELECT g, ANY_VALUE(median) AS median, ANY_VALUE(p90) AS p90 FROM (
+    const reference = await evaluate(server!, `SELECT g, ANY_VALUE(median) AS median, ANY_VALUE(p90) AS p90 FROM (
       SELECT g, PERCENTILE_DISC(first_responsetime_delay_seconds, 0.5) OVER (PARTITION BY g) AS median,
         PERCENTILE_DISC(first_responsetime_delay_seconds, 0.9) OVER (PARTITION BY g) AS p90 FROM cases) GROUP BY g`, [{
       name: 'cases', columns: [{ name: 'g', kind: KIND.STRING }, { name: 'first_responsetime_delay_seconds', kind: KIND.INT64 }],
@@ -185,7 +186,7 @@ describe('the analyst models on a hand-worked warehouse', () => {
       const tables: ZetaTable[] = [];
       for (const name of ['conversations_by_day', 'response_times_daily', 'response_times_daily_by_city', 'response_time_distribution', 'response_times_by_city', 'response_times_summary']) {
         const types = await warehouse.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'chat_models' AND table_name = '${name}' ORDER BY ordinal_position`);
-        const columns = types.rows.map((r) => ({ name: String(r.column_name), kind: duckTypeKind(String(r.data_type)) }));
+        const columns = types.rows.map((r) => ({ name: textValue(r.column_name), kind: duckTypeKind(textValue(r.data_type)) }));
         const content = await warehouse.query(`SELECT * FROM ${p.table(name)}`);
         tables.push({ name: `chat_models.${name}`, columns, rows: content.rows.map((row) => columns.map((c) => row[c.name])) });
       }
@@ -193,7 +194,7 @@ describe('the analyst models on a hand-worked warehouse', () => {
         const duck = await warehouse.query(sql);
         assert.ok(duck.rows.length > 0, `rows from: ${sql}`);
         // ZetaSQL's catalog knows the tables by their one-part names: `chat_models.x` is BigQuery's chat_models.x.
-        const zeta = await evaluate(server, sql.replace(/\bchat_models\.(\w+)/g, '`chat_models.$1`'), tables);
+        const zeta = await evaluate(server!, sql.replace(/\bchat_models\.(\w+)/g, '`chat_models.$1`'), tables);
         assert.deepEqual(duck.columns, zeta.columns.map((c) => c.name), `same columns: ${sql}`);
         assert.deepEqual(canonicalRows(duck.rows.map((row) => duck.columns.map((c) => row[c]))), canonicalRows(zeta.rows), `same rows: ${sql}`);
       }
@@ -322,7 +323,7 @@ describe('the analyst models on the anchors: DuckDB equals ZetaSQL’s reference
     try {
       const read = async (name: string): Promise<ZetaTable & { rows: Value[][] }> => {
         const types = await warehouse.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'chat_models' AND table_name = '${name}' ORDER BY ordinal_position`);
-        const columns = types.rows.map((r) => ({ name: String(r.column_name), kind: duckTypeKind(String(r.data_type)) }));
+        const columns = types.rows.map((r) => ({ name: textValue(r.column_name), kind: duckTypeKind(textValue(r.data_type)) }));
         const content = await warehouse.query(`SELECT * FROM ${p.table(name)}`);
         return { name: `${p.project.database}.chat_models.${name}`, columns, rows: content.rows.map((row) => columns.map((c) => row[c.name])) };
       };
@@ -331,7 +332,7 @@ describe('the analyst models on the anchors: DuckDB equals ZetaSQL’s reference
       for (const model of ['conversations_by_day', 'response_times_daily', 'response_times_daily_by_city', 'response_time_distribution', 'response_times_by_city', 'response_times_summary']) {
         const compiled = actions.find((a) => a.kind === 'table' && a.target.name === model);
         assert.ok(compiled && compiled.kind === 'table');
-        const zeta = await evaluate(server, compiled.table.query, tables);
+        const zeta = await evaluate(server!, compiled.table.query, tables);
         const duck = await read(model);
         assert.deepEqual(duck.columns.map((c) => `${c.name} ${kindName(c.kind)}`), zeta.columns.map((c) => `${c.name} ${kindName(c.kind)}`), `${model}: same columns and types`);
         const [expected, actual] = [canonicalRows(zeta.rows), canonicalRows(duck.rows)];

@@ -25,7 +25,7 @@ test('every column of every model, the raw declaration and the state table is do
     for (const action of documented) {
       const name = action.target.name;
       assert.ok(action.actionDescriptor?.description, `${name} has a description`);
-      const columns = action.actionDescriptor?.columns ?? [];
+      const columns = action.actionDescriptor.columns ?? [];
       for (const column of columns) assert.ok(column.description?.trim(), `${name}.${column.path.join('.')} has a description`);
       const actual = await warehouse.columnNames(action.target);
       assert.ok(actual.length > 0, `${name} exists after a run`);

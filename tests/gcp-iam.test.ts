@@ -41,6 +41,7 @@ async function withFakes(run: (fakes: Fakes) => Promise<void>): Promise<void> {
     await run({ http, pubsub, env });
   } finally {
     for (const [key, value] of Object.entries(saved)) {
+      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- deleting is how a variable is unset in process.env
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
     }

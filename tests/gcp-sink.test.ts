@@ -74,7 +74,7 @@ describe('sink --target gcp', () => {
       let stderr = '';
       for (let run = 0; run < 5 && summary.rejected < 15; run++) {
         const result = await cli(['sink', '--target', 'gcp', '--project', project, '--until-idle', '--idle-seconds', '1', '--json'], temp, env);
-        const landed = JSON.parse(result.stdout);
+        const landed = JSON.parse(result.stdout) as { rows: number; rejected: number };
         assert.equal(result.code, landed.rejected ? 1 : 0, 'refused rows make the exit code non-zero');
         summary.rows += landed.rows;
         summary.rejected += landed.rejected;

@@ -102,7 +102,7 @@ describe('provision --target gcp', () => {
     const [raw] = await pubsub.subscription('chat-events-to-raw').getMetadata();
     assert.equal(raw.topic, `projects/${PROJECT}/topics/chat-events`);
     assert.equal(raw.bigqueryConfig?.table, `${PROJECT}.chat_raw.raw_events`);
-    assert.equal(raw.bigqueryConfig?.writeMetadata, true);
+    assert.equal(raw.bigqueryConfig.writeMetadata, true);
     assert.deepEqual([raw.deadLetterPolicy?.deadLetterTopic, raw.deadLetterPolicy?.maxDeliveryAttempts], [`projects/${PROJECT}/topics/chat-events-dead-letter`, 5]);
     const [inspect] = await pubsub.subscription('chat-events-dead-letter-inspect').getMetadata();
     assert.equal(inspect.topic, `projects/${PROJECT}/topics/chat-events-dead-letter`);

@@ -119,9 +119,11 @@ describe('query runs one read-only SELECT and nothing else', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /a\\u001b\[2J\\n\\r\\u0007\\\\\\u009b\\u202e/);
     assert.match(result.stdout, /^x\\u0007y/);
+    // eslint-disable-next-line no-control-regex -- asserts that no raw control character gets through
     assert.doesNotMatch(result.stdout, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/, 'only the table newlines are raw');
     const failed = await query(`SELECT CAST('x' || chr(27) || '[31m' AS INTEGER)`);
     assertOneLineError(failed, /query failed: .*\\u001b\[31m/);
+    // eslint-disable-next-line no-control-regex -- asserts that no raw escape character gets through
     assert.doesNotMatch(failed.stderr, /\x1b/);
   });
 });
@@ -213,7 +215,7 @@ describe('flags are checked before anything runs', () => {
       for (const file of readdirSync(path.join(PACKAGE_ROOT, dir), { recursive: true, encoding: 'utf8' })) {
         if (!/\.(js|sqlx)$/.test(file)) continue;
         const text = readFileSync(path.join(PACKAGE_ROOT, dir, file), 'utf8');
-        for (const match of text.matchAll(/\bvars\.([A-Za-z_]\w*)|wholeNumber\("([A-Za-z_]\w*)"/g)) read.add(match[1] ?? match[2]);
+        for (const match of text.matchAll(/\bvars\.([A-Za-z_]\w*)|wholeNumber\("([A-Za-z_]\w*)"/g)) read.add(match[1] || match[2]);
       }
     }
     const fixed = Object.keys(JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'dataform.json'), 'utf8')).vars).filter((v) => !(RUN_VARS as readonly string[]).includes(v));

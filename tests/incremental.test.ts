@@ -87,7 +87,7 @@ describe('incremental runs read what changed, and equal a build from scratch', (
     const reported = await p.transform({ allowFailure: true });
     const horizon = action(reported, 'assert_no_raw_rows_beyond_horizon');
     assert.equal(horizon?.status, 'failed', 'the run fails loudly');
-    assert.equal(horizon?.sample?.[0]?.unread_rows, 1n, 'and says how many rows it did not read');
+    assert.equal(horizon.sample?.[0]?.unread_rows, 1n, 'and says how many rows it did not read');
     assert.equal(action(reported, 'customer_courier_conversations')?.status, 'ok', 'the rest of the pipeline goes on');
     assert.equal((await p.conversations()).find((r) => r.order_id === 41)?.num_messages_customer, 0, 'the stalled row is not read silently');
 

@@ -274,12 +274,12 @@ describe("the emulator's memory: it keeps every message until its subscription i
     assert.equal(refused.stderr.trim().split('\n').length, 1);
     assert.equal(await landed(), 0, 'refused before publishing anything');
 
-    const first = JSON.parse((await cliOk(['ingest', '--input', medium, '--workdir', workdir, '--json'], temp)).stdout);
+    const first = JSON.parse((await cliOk(['ingest', '--input', medium, '--workdir', workdir, '--json'], temp)).stdout) as { published: number };
     // Alone it fits; on top of the first copy, which no sink has landed yet, it does not.
     assertCleanError(await cli(['ingest', '--input', medium, '--workdir', workdir], temp), new RegExp(`on top of ~\\d+ MB for ${first.published} messages it still holds`));
     assert.deepEqual(await sink().then((s) => [s.rows, s.recycles]), [first.published, 1]);
     // The sink caught up and recycled the subscription: the emulator has room again.
-    const second = JSON.parse((await cliOk(['ingest', '--input', medium, '--workdir', workdir, '--json'], temp)).stdout);
+    const second = JSON.parse((await cliOk(['ingest', '--input', medium, '--workdir', workdir, '--json'], temp)).stdout) as { published: number };
     assert.equal(await landed(), second.published);
     await cliOk(['transform', '--workdir', workdir], temp);
     assert.deepEqual(await exported(workdir), (await expectedFor(medium)).rows);

@@ -28,7 +28,7 @@ function cliRunTest(): CliRunTest {
 
 async function viaCli(runTest: CliRunTest, actual: Row[], expected: Row[]): Promise<string[]> {
   const client = (rows: Row[]) => rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, asClientValue(v)])));
-  const adapter = { execute: async (query: string) => ({ rows: client(query === 'actual' ? actual : expected) }) };
+  const adapter = { execute: (query: string) => Promise.resolve({ rows: client(query === 'actual' ? actual : expected) }) };
   const result = await runTest(adapter, { name: 't', testQuery: 'actual', expectedOutputQuery: 'expected' });
   return Array.from(result.messages ?? []);
 }
@@ -45,6 +45,8 @@ describe('the unit-test comparison equals dataform test\'s', () => {
     { name: 'a value', actual: [row], expected: [{ ...row, city_code: 'MAD' }] },
     { name: 'a timestamp', actual: [row], expected: [{ ...row, sent_at: t('2024-02-01T10:00:01Z') }] },
     { name: 'a NULL', actual: [row], expected: [{ ...row, city_code: null }] },
+    { name: 'a NULL timestamp', actual: [row], expected: [{ ...row, sent_at: null }] },
+    { name: 'a timestamp for a NULL', actual: [{ ...row, sent_at: null }], expected: [row] },
     { name: 'a type', actual: [row], expected: [{ ...row, order_id: '1' }] },
     { name: 'the order of rows', actual: [row, { ...row, order_id: 2n }], expected: [{ ...row, order_id: 2n }, row] },
   ];

@@ -361,7 +361,7 @@ async function checkAction(action: Exclude<Action, { kind: 'declaration' }>, ana
 async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<string, Column[]>, required: RequiredFilters, results: StatementResult[]): Promise<boolean> {
   const variables = new Map<string, string>();
   const temporary = new Map<string, Column[]>();
-  const typeOf = async (type: string) => outputColumns(await analyze(`SELECT CAST(NULL AS ${type})`))[0]?.type;
+  const typeOf = async (type: string) => outputColumns(await analyze(`SELECT CAST(NULL AS ${type})`)).at(0)?.type;
   const record = async (purpose: string, check: () => Promise<void>) => {
     try {
       await check();
@@ -388,7 +388,8 @@ async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<st
     if (declare) {
       const names = declare[1].split(',').map((n) => n.trim());
       const type = declare[2].trim();
-      const expression = declare[3];
+      // An optional group: undefined when the DECLARE has no DEFAULT.
+      const expression = declare[3] as string | undefined;
       const ok = await record(`${statement.purpose} (DECLARE ${names.join(', ')})`, async () => {
         let resolved = type;
         if (expression !== undefined) {
@@ -412,7 +413,10 @@ async function checkScript(task: ExecutionTask, analyze: Analyze, tables: Map<st
     }
     const set = SET.exec(sql);
     if (set) {
-      const [, name, tuple, expression] = set;
+      // Alternative groups: only the one that matched is defined.
+      const name = set[1] as string | undefined;
+      const tuple = set[2] as string | undefined;
+      const expression = set[3];
       const ok = await record(`${statement.purpose} (SET ${name ?? tuple ?? 'system variable'})`, async () => {
         const at = sql.length - expression.length;
         const response = await analyze(substitute(blankPrefix(sql, at, 'SELECT'), variables), temporary);

@@ -92,7 +92,7 @@ function literalValue(value: Record<string, unknown> | undefined): Constant {
     case 'int64Value': case 'uint64Value': case 'int32Value': return long(raw);
     // Days since the epoch, as µs at midnight UTC: the unit of a time partition's range.
     case 'dateValue': return long(raw) * DAY_US;
-    case 'stringValue': return String(raw);
+    case 'stringValue': return typeof raw === 'string' ? raw : null;
     case 'boolValue': return Boolean(raw);
     case 'timestampValue': {
       const { seconds, nanos } = raw as { seconds: unknown; nanos?: number };

@@ -13,6 +13,7 @@ import { compileProject, type CompiledGraph } from '../dataform/compile.js';
 import { actionsInDependencyOrder, selectActions, type Action, type Selection } from '../dataform/graph.js';
 import { UserError, errorMessage } from '../errors.js';
 import { type Target, targetKey } from '../identifiers.js';
+import { textValue } from '../output/format.js';
 import { runActions, type RunSummary, type WritePath } from '../runner/run.js';
 import { DuckDbWarehouse } from '../warehouse/duckdb.js';
 import { DEFAULT_BLOCK_BYTES, billedBytes, parsePartitionBy, tableCost, type Block, type Parameters, type ScanCost, type TableLayout } from './cost.js';
@@ -106,9 +107,9 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
     const { rows } = await warehouse.query(`SELECT table_catalog, table_schema, table_name, column_name, data_type FROM information_schema.columns ORDER BY table_catalog, table_schema, table_name, ordinal_position`);
     const tables = new Map<string, { name: string; type: TypeProto }[]>();
     for (const row of rows) {
-      const key = `${String(row.table_catalog)}.${String(row.table_schema)}.${String(row.table_name)}`;
+      const key = `${textValue(row.table_catalog)}.${textValue(row.table_schema)}.${textValue(row.table_name)}`;
       const columns = tables.get(key) ?? [];
-      columns.push({ name: String(row.column_name), type: typeProto(DUCKDB_TYPES[String(row.data_type)] ?? 'STRING') });
+      columns.push({ name: textValue(row.column_name), type: typeProto(DUCKDB_TYPES[textValue(row.data_type)] ?? 'STRING') });
       tables.set(key, columns);
     }
     for (const [schemaKey] of new Map([...tables.keys()].map((k) => [k.split('.').slice(0, 2).join('.'), true]))) {

@@ -380,7 +380,7 @@ export function splitScript(script: string): ScriptStatement[] {
 /** The statements of one job, each with the purpose of the part of the script it comes from. */
 export function taskStatements(task: ExecutionTask): BigQueryStatement[] {
   return splitScript(task.statement).map((s) => ({
-    purpose: task.parts.find((p) => s.start >= p.start && s.start < p.end)?.purpose ?? task.parts[0]?.purpose ?? 'statement',
+    purpose: task.parts.find((p) => s.start >= p.start && s.start < p.end)?.purpose ?? task.parts.at(0)?.purpose ?? 'statement',
     sql: s.sql,
   }));
 }

@@ -49,7 +49,8 @@ export class ZetaSqlServer {
     })) as ZetaSqlModule;
     const port = await freePort();
     const child = spawn(binary, ['127.0.0.1', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let exited = false;
+    // Widened: the 'exit' listener sets it, which TypeScript's narrowing does not see.
+    let exited = false as boolean;
     child.on('exit', () => { exited = true; });
     const kill = () => { if (!exited) child.kill('SIGKILL'); };
     const onSignal = (signal: NodeJS.Signals) => { kill(); process.exit(signal === 'SIGINT' ? 130 : 143); };

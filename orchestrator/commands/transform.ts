@@ -84,7 +84,7 @@ async function runOnBigQuery(args: Omit<TransformArgs, 'full-refresh'>, selectio
   writeCredentialsFile(credentialsFile, settings);
   if (args['print-command']) {
     log(`wrote ${credentialsFile} (project and location, no secret), which the command reads`);
-    if (json) printJson({ command: run.command, actions: run.actions, dryRun: Boolean(args['dry-run']), credentials: { file: credentialsFile, projectId: settings.projectId, location: settings.location } });
+    if (json) printJson({ command: run.command, actions: run.actions, dryRun: args['dry-run'], credentials: { file: credentialsFile, projectId: settings.projectId, location: settings.location } });
     else print(run.command.map((part) => (/[\s'"]/.test(part) ? JSON.stringify(part) : part)).join(' '));
     return;
   }

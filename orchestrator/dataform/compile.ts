@@ -161,6 +161,7 @@ export async function compileProject(projectDir: string, vars: Vars, overrides: 
   try {
     graph = JSON.parse(stdout) as CompiledGraph;
   } catch {
+    // eslint-disable-next-line no-control-regex -- strips the ANSI colour codes (ESC [ … m) Dataform writes
     const detail = (stderr || stdout).replace(/\x1b\[[0-9;]*m/g, '').trim().split('\n')[0] ?? '';
     throw new UserError(`dataform compile failed (exit ${code}): ${detail}`);
   }

@@ -44,12 +44,14 @@ export function compareTestRows(actualRows: Row[], expectedRows: Row[]): string[
     for (const column of actualColumns) {
       const expectedValue = expected[normalizeColumnName(column)] ?? null;
       const actualValue = actual[normalizeColumnName(column)] ?? null;
+      // Dataform puts the value in these two messages with a template literal: a timestamp shows as [object Object].
+      const shown = (v: ClientValue) => (typeof v === 'object' && v !== null ? '[object Object]' : String(v));
       if (expectedValue === null && actualValue !== null) {
-        messages.push(`For row ${i} and column "${column}": expected null, but saw "${String(actualValue)}".`);
+        messages.push(`For row ${i} and column "${column}": expected null, but saw "${shown(actualValue)}".`);
         break;
       }
       if (expectedValue !== null && actualValue === null) {
-        messages.push(`For row ${i} and column "${column}": expected "${String(expectedValue)}", but saw null.`);
+        messages.push(`For row ${i} and column "${column}": expected "${shown(expectedValue)}", but saw null.`);
         break;
       }
       if (typeof expectedValue !== typeof actualValue) {

@@ -90,7 +90,7 @@ function countEntries(root: object): number {
   while (pending.length > 0) {
     const value = pending.pop()!;
     if (Array.isArray(value)) {
-      for (const child of value) if (child !== null && typeof child === 'object') pending.push(child);
+      for (const child of value as unknown[]) if (child !== null && typeof child === 'object') pending.push(child);
       continue;
     }
     for (const key in value) {

@@ -283,7 +283,8 @@ class RecordSplitter {
         return;
       }
       case OPEN_BRACE: case OPEN_BRACKET:
-        { this.expect === Expect.Value || this.expect === Expect.ValueOrClose ? this.open(c) : this.fail(this.i); return; }
+        if (this.expect === Expect.Value || this.expect === Expect.ValueOrClose) this.open(c); else this.fail(this.i);
+        return;
       case CLOSE_BRACE: case CLOSE_BRACKET: {
         const top = this.stack.at(-1);
         const closes = c === CLOSE_BRACE
@@ -298,7 +299,8 @@ class RecordSplitter {
       }
       case QUOTE:
         if (this.expect === Expect.Key || this.expect === Expect.KeyOrClose) { this.openString(true); return; }
-        { this.expect === Expect.Value || this.expect === Expect.ValueOrClose ? this.openString(false) : this.fail(this.i); return; }
+        if (this.expect === Expect.Value || this.expect === Expect.ValueOrClose) this.openString(false); else this.fail(this.i);
+        return;
       case COLON:
         if (this.expect !== Expect.Colon) { this.fail(this.i); return; }
         this.expect = Expect.Value;

@@ -72,6 +72,7 @@ export function runDataform(command: string[]): Promise<{ code: number; ranNothi
       process.stderr.write(chunk);
       // The phrase may straddle two chunks: keep the end of the previous one.
       tail = (tail + chunk.toString('utf8')).slice(-4096);
+      // eslint-disable-next-line no-control-regex -- strips the ANSI colour codes (ESC [ … m) Dataform writes
       if (NOTHING_TO_RUN.test(tail.replace(/\x1b\[[0-9;]*m/g, ''))) ranNothing = true;
     });
     child.on('error', reject);

@@ -1,4 +1,4 @@
-import type { BigQuery } from '@google-cloud/bigquery';
+import type { BigQuery, DatasetResource } from '@google-cloud/bigquery';
 import type { ProjectConfig } from '../config.js';
 import { UserError } from '../errors.js';
 import type { GcpSettings } from './settings.js';
@@ -22,7 +22,7 @@ export async function readDatasetLocations(project: ProjectConfig, settings: Gcp
   for (const datasetId of [project.raw.schema, project.modelsDataset, project.assertionsDataset]) {
     const dataset = bigquery.dataset(datasetId);
     const [exists] = await dataset.exists();
-    if (exists) datasets[datasetId] = String((await dataset.getMetadata())[0].location ?? '');
+    if (exists) datasets[datasetId] = ((await dataset.getMetadata())[0] as DatasetResource).location ?? '';
   }
   const mismatches = Object.entries(datasets)
     .filter(([, location]) => location.toUpperCase() !== settings.location.toUpperCase())

@@ -1,3 +1,4 @@
+import type { DatasetResource, FormattedMetadata as TableResource } from '@google-cloud/bigquery';
 import type { ProjectConfig } from '../config.js';
 import { UserError, errorMessage } from '../errors.js';
 import { MAX_DELIVERY_ATTEMPTS } from '../pipeline/provision.js';
@@ -84,7 +85,7 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
   } else {
     const [metadata] = await bucket.getMetadata();
     const differences = [
-      String(metadata.location ?? '').toUpperCase() !== settings.location.toUpperCase() ? `location ${String(metadata.location)}, expected ${settings.location}` : '',
+      (metadata.location ?? '').toUpperCase() !== settings.location.toUpperCase() ? `location ${String(metadata.location)}, expected ${settings.location}` : '',
       metadata.iamConfiguration?.uniformBucketLevelAccess?.enabled ? '' : 'uniform bucket-level access is off',
     ].filter(Boolean);
     steps.push({ resource: 'bucket', name: names.bucket, status: differences.length ? 'differs' : 'exists', detail: differences.join('; ') || undefined });
@@ -98,8 +99,8 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
       await act({ resource: 'BigQuery dataset', name: datasetId, status: 'create', settings: { location: settings.location } }, () => bigquery.createDataset(datasetId, { location: settings.location }));
       continue;
     }
-    const [metadata] = await dataset.getMetadata();
-    const location = String(metadata.location ?? '');
+    const metadata = (await dataset.getMetadata())[0] as DatasetResource;
+    const location = metadata.location ?? '';
     const differs = location.toUpperCase() !== settings.location.toUpperCase();
     steps.push({ resource: 'BigQuery dataset', name: datasetId, status: differs ? 'differs' : 'exists', detail: differs ? `location ${location}, expected ${settings.location}` : undefined });
   }
@@ -110,8 +111,8 @@ export async function provisionGcp(project: ProjectConfig, settings: GcpSettings
   if (!tableExists) {
     await act({ resource: 'BigQuery table', name: rawName, status: 'create', settings: tableResource }, () => bigquery.dataset(project.raw.schema).createTable(project.raw.name, tableResource));
   } else {
-    const [metadata] = await table.getMetadata();
-    const fields = (metadata.schema?.fields ?? []) as { name: string; type: string }[];
+    const metadata = (await table.getMetadata())[0] as TableResource;
+    const fields = metadata.schema?.fields ?? [];
     const differences = RAW_COLUMNS.filter((c) => !fields.some((f) => f.name === c.name && f.type === c.type)).map((c) => `column ${c.name} ${c.type} missing or of another type`);
     if (metadata.timePartitioning?.field !== 'publish_time') differences.push('not partitioned by publish_time');
     else if (metadata.timePartitioning.type !== 'HOUR') differences.push(`partitioned by ${metadata.timePartitioning.type}, expected HOUR: incremental runs would read whole ${String(metadata.timePartitioning.type).toLowerCase()}s`);

@@ -46,11 +46,14 @@ export function resolveGcpSettings(project: ProjectConfig, options: GcpOptions):
   let file: Partial<Record<(typeof CONFIG_KEYS)[number], unknown>> = {};
   if (options.config) {
     if (!existsSync(options.config)) throw new UserError(`config file not found: ${options.config}`);
+    let parsed: unknown;
     try {
-      file = JSON.parse(readFileSync(options.config, 'utf8'));
+      parsed = JSON.parse(readFileSync(options.config, 'utf8'));
     } catch (error) {
       throw new UserError(`${options.config} is not valid JSON: ${errorMessage(error)}`);
     }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UserError(`${options.config} must hold a JSON object`);
+    file = parsed;
     const unknown = Object.keys(file).filter((key) => !(CONFIG_KEYS as readonly string[]).includes(key));
     if (unknown.length) throw new UserError(`${options.config}: unknown setting ${unknown.join(', ')} (known: ${CONFIG_KEYS.join(', ')})`);
   }

@@ -1,3 +1,4 @@
+import type { FormattedMetadata as TableResource } from '@google-cloud/bigquery';
 import type { ProjectConfig } from '../config.js';
 import { FINAL_TABLE } from '../contract.js';
 import { gcpClients, type GcpClients } from './clients.js';
@@ -15,7 +16,7 @@ async function tableInfo(clients: GcpClients, dataset: string, name: string) {
   const table = clients.bigquery.dataset(dataset).table(name);
   const [exists] = await table.exists();
   if (!exists) return { exists: false };
-  const [m] = await table.getMetadata();
+  const m = (await table.getMetadata())[0] as TableResource;
   return {
     rows: Number(m.numRows ?? 0) + Number(m.streamingBuffer?.estimatedRows ?? 0),
     lastModified: m.lastModifiedTime ? new Date(Number(m.lastModifiedTime)).toISOString() : null,

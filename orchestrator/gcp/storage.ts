@@ -15,7 +15,7 @@ export async function uploadToGcs(storage: Storage, file: string, bucket: string
     validation: 'crc32c',
     metadata: { contentType: 'application/x-ndjson' },
   });
-  return { uri: `gs://${bucket}/${object}`, bytes: info.size, crc32c: String(uploaded.metadata.crc32c ?? '') };
+  return { uri: `gs://${bucket}/${object}`, bytes: info.size, crc32c: uploaded.metadata.crc32c ?? '' };
 }
 
 /** Streams an object (never loads it whole), with the client's CRC32C check of what was read. */

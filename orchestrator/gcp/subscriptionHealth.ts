@@ -3,7 +3,7 @@ export interface SubscriptionMetadata {
   topic?: string | null;
   bigqueryConfig?: { table?: string | null; writeMetadata?: boolean | null; state?: string | number | null; serviceAccountEmail?: string | null } | null;
   deadLetterPolicy?: { deadLetterTopic?: string | null; maxDeliveryAttempts?: number | null } | null;
-  expirationPolicy?: { ttl?: { seconds?: unknown; nanos?: number | null } | null } | null;
+  expirationPolicy?: { ttl?: { seconds?: number | string | { toString(): string } | null; nanos?: number | null } | null } | null;
 }
 
 /** Pub/Sub's default when a subscription is created without an expiration policy. */

@@ -40,6 +40,7 @@ const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': 
  * and so is the backslash, so what is shown reads back unambiguously.
  */
 export function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point: they are escaped
   return text.replace(/[\x00-\x1f\x7f-\x9f\\\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) =>
     NAMED_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
@@ -47,7 +48,10 @@ export function terminalSafe(text: string): string {
 /** A plain aligned table for terminals; NULL shows as NULL, control characters escaped (terminalSafe). */
 export function textTable(columns: string[], rows: Row[]): string {
   const header = columns.map(terminalSafe);
-  const cells = rows.map((row) => columns.map((c) => (row[c] === null || row[c] === undefined ? 'NULL' : terminalSafe(textValue(row[c])))));
+  const cells = rows.map((row) => columns.map((c) => {
+    const value = row[c] ?? null;
+    return value === null ? 'NULL' : terminalSafe(textValue(value));
+  }));
   // A loop, not Math.max(...cells): a spread of many rows overflows the call stack.
   const widths = header.map((c, i) => Math.min(60, cells.reduce((width, r) => Math.max(width, r[i].length), c.length)));
   const clip = (text: string, width: number) => (text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width));

@@ -3,7 +3,8 @@ export class Progress {
   private readonly started = performance.now();
   private lastDraw = 0;
   private drawn = false;
-  private readonly enabled = Boolean(process.stderr.isTTY);
+  // Typed boolean, but undefined when stderr is not a terminal.
+  private readonly enabled = (process.stderr.isTTY as boolean | undefined) ?? false;
 
   constructor(private readonly label: string, private readonly totalBytes?: number) {}
 

@@ -146,7 +146,7 @@ export async function sink(
     ...options,
     subscriber: clients.subscriber,
     subscriptionPath: subscription.name,
-    write: (rows) => warehouse.appendRawRows(project.raw, rows),
+    write: (rows) => warehouse.appendRawRows(project.raw, rows).then(() => undefined),
   });
 }
 

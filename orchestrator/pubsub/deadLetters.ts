@@ -1,4 +1,5 @@
 import type { protos, Topic, v1 } from '@google-cloud/pubsub';
+import { errorMessage } from '../errors.js';
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
 
@@ -44,11 +45,12 @@ function rfc3339(time: protos.google.protobuf.ITimestamp | null | undefined): st
 }
 
 export function describeDeadLetter(received: ReceivedMessage, dataBytes: number): DeadLetter {
-  const attributes = received.message?.attributes ?? {};
+  // A message that was not dead-lettered by Pub/Sub lacks its attributes.
+  const attributes: Record<string, string | undefined> = received.message?.attributes ?? {};
   const data = dataOf(received);
   const attempts = attributes.CloudPubSubDeadLetterSourceDeliveryCount;
   return {
-    messageId: String(received.message?.messageId ?? ''),
+    messageId: received.message?.messageId ?? '',
     publishTime: rfc3339(received.message?.publishTime),
     deliveryAttempts: attempts === undefined ? null : Number(attempts),
     sourceSubscription: attributes.CloudPubSubDeadLetterSourceSubscription ?? null,
@@ -117,9 +119,9 @@ export async function replayDeadLetters(source: DeadLetterSource, topic: Topic, 
     if (published.length) await source.subscriber.acknowledge({ subscription: source.subscriptionPath, ackIds: published.map((m) => m.ackId!) });
     await release(source, batch.filter((_, i) => results[i].status === 'rejected'));
     results.forEach((result, i) => {
-      const deadLetterId = String(batch[i].message?.messageId ?? '');
+      const deadLetterId = batch[i].message?.messageId ?? '';
       if (result.status === 'fulfilled') summary.replayed.push({ deadLetterId, messageId: result.value });
-      else summary.failed.push({ deadLetterId, error: String((result.reason as Error)?.message ?? result.reason) });
+      else summary.failed.push({ deadLetterId, error: errorMessage(result.reason) });
     });
     // A failed republish is released and would come straight back: stop rather than loop on it.
     if (summary.failed.length) break;

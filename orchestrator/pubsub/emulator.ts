@@ -58,7 +58,7 @@ async function launcherPath(): Promise<string> {
 }
 
 /** The JVM's default -Xmx: a quarter of the memory it may use. */
-const defaultMaxHeap = () => Math.floor(Math.min(os.totalmem(), process.constrainedMemory?.() || Number.POSITIVE_INFINITY) / 4);
+const defaultMaxHeap = () => Math.floor(Math.min(os.totalmem(), process.constrainedMemory() || Number.POSITIVE_INFINITY) / 4);
 
 /** -Xmx of JVM options in bytes (the last one wins, as in the JVM). */
 function maxHeapOf(javaOpts: string): number | undefined {
@@ -175,7 +175,8 @@ export async function start(workdir: Workdir, timeoutMs = 60_000): Promise<{ sta
   });
   closeSync(log);
   child.unref();
-  let exited = false;
+  // Widened: the 'exit' listener sets it, which TypeScript's narrowing does not see.
+  let exited = false as boolean;
   child.on('exit', () => { exited = true; });
   const state: EmulatorState = { pid: child.pid!, host: HOST, port, startedAt: new Date().toISOString(), maxHeapBytes: maxHeapOf(javaOpts) ?? defaultMaxHeap() };
   // Written in the same tick as the spawn; should this process die in between, /proc still finds it.

@@ -13,7 +13,7 @@ export interface SinkOptions {
    * not acknowledged but nacked, so they come back and, after the last delivery attempt, go to the
    * dead-letter topic.
    */
-  write: (rows: RawRow[]) => Promise<void | { rejected: Map<number, string> }>;
+  write: (rows: RawRow[]) => Promise<{ rejected: Map<number, string> } | undefined>;
   /** Ask the server to answer at once when nothing is there (the emulator honours it). */
   returnImmediately?: boolean;
   /** Messages per pull; each pull is committed and acknowledged before the next. */
@@ -30,7 +30,7 @@ export interface SinkOptions {
 
 /** Asked before every pull; `recycle` gets a function that lands a subscription's messages until it is empty. */
 export interface Recycler {
-  due(state: { landedSinceRecycle: number; caughtUp: boolean }): boolean;
+  due: (state: { landedSinceRecycle: number; caughtUp: boolean }) => boolean;
   recycle(drain: (subscriptionPath: string) => Promise<void>): Promise<void>;
 }
 

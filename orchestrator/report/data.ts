@@ -78,15 +78,17 @@ function numberOf(value: unknown): number | null {
   if (value === null || value === undefined) return null;
   if (typeof value === 'number') return value;
   if (typeof value === 'bigint') return Number(value);
-  return Number(String(value));
+  // Text, or BigQuery's NUMERIC as a Big, whose value is its decimal text.
+  return Number(value);
 }
 
 /** A text: DuckDB's timestamps are Timestamp, BigQuery's BigQueryTimestamp/BigQueryDate wrap `value`. */
 function textOf(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (value instanceof Timestamp) return value.toRfc3339();
-  if (typeof value === 'object' && 'value' in value) return String((value).value);
-  return String(value);
+  if (typeof value === 'object' && 'value' in value) return String(value.value);
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  throw new Error(`unexpected ${typeof value} value where a text was expected`);
 }
 
 function timestampOf(value: unknown): string | null {
@@ -122,7 +124,7 @@ export async function readReportData(source: ReportSource): Promise<ReportData> 
   const cityRows = await source.query(queries.byCity);
   const dayRows = await source.query(queries.daily);
   const bucketRows = await source.query(queries.distribution);
-  const summaryRow = summaryRows[0];
+  const summaryRow = summaryRows.at(0);
   if (!summaryRow || summaryRows.length !== 1) throw new Error(`response_times_summary returned ${summaryRows.length} rows, expected 1`);
   return {
     summary: {

@@ -294,7 +294,7 @@ export class DuckDbWarehouse implements Warehouse {
       `SELECT table_type FROM information_schema.tables WHERE table_catalog = $1 AND table_schema = $2 AND table_name = $3`,
       [target.database, target.schema, target.name],
     );
-    const type = reader.getRows()[0]?.[0];
+    const type = reader.getRows().at(0)?.[0];
     if (type === undefined) return null;
     return type === 'VIEW' ? 'view' : 'table';
   }
@@ -388,7 +388,7 @@ export class DuckDbWarehouse implements Warehouse {
     const prepared = await statements.prepare(0);
     try {
       if (prepared.statementType !== StatementType.SELECT) {
-        throw new UserError(`the warehouse is read-only here: only a SELECT runs, not ${StatementType[prepared.statementType] ?? 'this statement'}`);
+        throw new UserError(`the warehouse is read-only here: only a SELECT runs, not ${(StatementType[prepared.statementType] as string | undefined) ?? 'this statement'}`);
       }
       const reader = await prepared.streamAndReadUntil(limit + 1);
       const result = readRows(reader, limit);
@@ -458,7 +458,7 @@ export class DuckDbWarehouse implements Warehouse {
         ${[...columns.map((_, i) => `SUM(__b${i}) AS __bytes${i}`), ...rangeSelect].join(', ')}
       FROM placed GROUP BY 1, 2`;
     const rows = (await this.connection.runAndReadAll(sql)).getRowObjects();
-    const scalar = (v: unknown): Scalar | undefined => (v === null || v === undefined ? undefined : typeof v === 'bigint' || typeof v === 'string' ? v : typeof v === 'number' ? BigInt(Math.trunc(v)) : String(v));
+    const scalar = (v: DuckDBValue | undefined): Scalar | undefined => (v === null || v === undefined ? undefined : typeof v === 'bigint' || typeof v === 'string' ? v : typeof v === 'number' ? BigInt(Math.trunc(v)) : String(v));
     return rows.map((row) => ({
       partition: String(row.__partition),
       rows: Number(row.__rows),
@@ -475,8 +475,9 @@ export class DuckDbWarehouse implements Warehouse {
     return Number(reader.getRows()[0]?.[0] ?? 0);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.connection.closeSync();
     this.instance.closeSync();
+    return Promise.resolve();
   }
 }

@@ -1,5 +1,6 @@
 // Runs SQL on ZetaSQL's reference evaluator and on DuckDB, and puts both answers in one canonical form.
 import type { ZetaSqlServer } from '../../orchestrator/bigquery/zetasql.js';
+import { textValue } from '../../orchestrator/output/format.js';
 import { Timestamp, type Value } from '../../orchestrator/warehouse/warehouse.js';
 
 /** ZetaSQL TypeKind numbers, and the DuckDB column types that stand for them. */
@@ -23,8 +24,8 @@ const longToBigInt = (value: Long): bigint =>
 function encode(value: Value, kind: number): Record<string, unknown> {
   if (value === null) return {};
   switch (kind) {
-    case KIND.STRING: return { stringValue: String(value) };
-    case KIND.INT64: return { int64Value: String(value) };
+    case KIND.STRING: return { stringValue: textValue(value) };
+    case KIND.INT64: return { int64Value: textValue(value) };
     case KIND.BOOL: return { boolValue: Boolean(value) };
     case KIND.DOUBLE: return { doubleValue: Number(value) };
     case KIND.TIMESTAMP: {
@@ -32,7 +33,7 @@ function encode(value: Value, kind: number): Record<string, unknown> {
       const seconds = micros / 1_000_000n - (micros % 1_000_000n < 0n ? 1n : 0n);
       return { timestampValue: { seconds: seconds.toString(), nanos: Number(micros - seconds * 1_000_000n) * 1000 } };
     }
-    case KIND.DATE: return { dateValue: Math.round(Date.parse(`${String(value)}T00:00:00Z`) / 86_400_000) };
+    case KIND.DATE: return { dateValue: Math.round(Date.parse(`${textValue(value)}T00:00:00Z`) / 86_400_000) };
     default: throw new Error(`cannot encode type kind ${kind}`);
   }
 }
@@ -44,7 +45,8 @@ export function canonical(value: unknown): string {
   if (typeof value === 'bigint') return `int:${value}`;
   if (typeof value === 'number') return Number.isInteger(value) ? `num:${value}` : `num:${value.toPrecision(12)}`;
   if (typeof value === 'boolean') return `bool:${value}`;
-  return `str:${String(value)}`;
+  if (typeof value === 'string') return `str:${value}`;
+  return `json:${JSON.stringify(value)}`;
 }
 
 function decode(cell: Record<string, unknown> & { value?: string }): unknown {
@@ -79,7 +81,7 @@ export async function evaluate(server: ZetaSqlServer, sql: string, tables: ZetaT
   const options = { languageOptions, defaultTimezone: 'UTC', errorMessageMode: 'ERROR_MESSAGE_ONE_LINE' as const };
   const analyzed = await server.analyze({ options, simpleCatalog, sqlStatement: sql } as Parameters<ZetaSqlServer['analyze']>[0]);
   const statement = analyzed?.resolvedStatement as unknown as { resolvedQueryStmtNode?: { outputColumnList?: { name: string; column?: { type?: { typeKind?: number } } }[] } };
-  const columns = (statement.resolvedQueryStmtNode?.outputColumnList ?? []).map((c) => ({ name: c.name, kind: Number(c.column?.type?.typeKind ?? 0) }));
+  const columns = (statement.resolvedQueryStmtNode?.outputColumnList ?? []).map((c) => ({ name: c.name, kind: c.column?.type?.typeKind ?? 0 }));
   const tableContent = Object.fromEntries(tables.map((t) => [t.name, {
     tableData: { row: t.rows.map((row) => ({ cell: row.map((value, i) => encode(value, t.columns[i].kind)) })) },
   }]));

@@ -4,7 +4,7 @@ import http from 'node:http';
 import { CRC32C } from '@google-cloud/storage';
 
 /** A JSON request body: its shape is the API's, and the tests assert it field by field. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a body has the API's shape, which the tests check field by field
 type JsonBody = any;
 
 export interface RecordedRequest {

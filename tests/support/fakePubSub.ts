@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Server, ServerCredentials, status, type ServiceDefinition } from '@grpc/grpc-js';
 
 /** A request or resource as the client sent it (proto-loader's plain objects, camelCase). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- proto-loader's messages are untyped plain objects
 type Message = any;
 
 interface GaxModule {
@@ -52,7 +52,7 @@ export class FakePubSub {
   async start(): Promise<string> {
     const services = loadServices();
     const server = new Server();
-    const unary = (method: string, handle: (request: Message) => Message | { code: number; details: string }) =>
+    const unary = (method: string, handle: (request: Message) => Message) =>
       (call: { request: Message }, callback: Callback) => {
         this.calls.push({ method, request: call.request, at: performance.now() });
         const answer = handle(call.request);

@@ -7,7 +7,7 @@ export interface Delivery {
   data: string;
   publishTime: string;
   messageId: string;
-  attributes: Record<string, string>;
+  attributes: Record<string, string | undefined>;
 }
 
 export interface SpecRow {
@@ -35,7 +35,7 @@ export function parseRfc3339(text: unknown): bigint | null {
   const millis = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
   const check = new Date(millis);
   if (check.getUTCDate() !== +d || check.getUTCMonth() !== +mo - 1) return null;
-  let micros = BigInt(millis) * 1000n + BigInt((fraction ?? '').slice(0, 6).padEnd(6, '0'));
+  let micros = BigInt(millis) * 1000n + BigInt(((fraction as string | undefined) ?? '').slice(0, 6).padEnd(6, '0'));
   if (zone !== 'Z' && zone !== 'z') {
     const offsetMinutes = BigInt(+oh * 60 + +om);
     micros -= (sign === '+' ? 1n : -1n) * offsetMinutes * 60_000_000n;
@@ -60,7 +60,7 @@ function roleOf(event: Record<string, unknown>): 'courier' | 'customer' | null {
   const app = typeof event.senderAppType === 'string' ? event.senderAppType.trim().toLowerCase() : '';
   if (app.startsWith('courier')) return 'courier';
   if (app.startsWith('customer')) return 'customer';
-  const text = (v: unknown) => (v === null || v === undefined || typeof v === 'object' ? undefined : String(v));
+  const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined);
   if (text(event.fromId) !== undefined && text(event.fromId) === text(event.courierId)) return 'courier';
   if (text(event.fromId) !== undefined && text(event.fromId) === text(event.customerId)) return 'customer';
   return null;
