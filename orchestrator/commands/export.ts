@@ -60,7 +60,10 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       // Written beside the output and renamed when complete: a failed export leaves no partial file.
       const partial = `${args.output}.partial-${process.pid}`;
       try {
-        await pipeline(text, createWriteStream(partial));
+        // Opened before the query starts: a file that cannot be written stops the export before any read.
+        const file = createWriteStream(partial);
+        await new Promise((resolve, reject) => { file.once('open', resolve); file.once('error', reject); });
+        await pipeline(text, file);
         renameSync(partial, args.output);
       } catch (error) {
         rmSync(partial, { force: true });

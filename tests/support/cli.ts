@@ -24,7 +24,7 @@ export function cli(args: string[], cwd: string, env: Record<string, string> = {
     child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, stdout, stderr: signal ? `${stderr}[killed by ${signal}]` : stderr }));
   });
 }
 
