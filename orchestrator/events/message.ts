@@ -30,9 +30,10 @@ function prefixOf(text: string, chars: number): string {
 /**
  * A record becomes one message whatever it holds: bad records are published too, so that staging
  * rejects them with a reason. `event_id` is set only for JSON objects (SPEC's canonical hash).
- * A record that is not JSON carries `rejected=invalid_json`. A record too large for Pub/Sub is replaced by a small stand-in (its first characters, attributes
- * `rejected=too_large` and `bytes`), which staging rejects as `too_large`: it is kept and counted
- * like every other reject instead of failing the publish.
+ * A record that is not JSON carries `rejected=invalid_json`. A record too large for Pub/Sub is
+ * replaced by a small stand-in (its first characters, attributes `rejected=too_large` and `bytes`),
+ * which staging rejects as `too_large`: it is kept and counted like every other reject instead of
+ * failing the publish.
  */
 export function toEventMessage(record: SourceRecord, source: string): EventMessage {
   const attributes: Record<string, string> = { source, position: String(record.position), line: String(record.line) };
