@@ -166,7 +166,8 @@ const STATS_CONDITIONS = [
 ];
 
 // The contract of each analytics relation: checked per run on the touched days (incremental tables,
-// in their post-operations) and over every row by the audit assertions (definitions/analytics/audits.js).
+// in their post-operations) and over every row by the audit assertions (definitions/analytics/audits.js),
+// both through includes/checks.js.
 const contracts = {
   conversations_by_day: {
     uniqueKey: ["order_id"],
@@ -177,19 +178,20 @@ const contracts = {
       "messages >= 1",
       "first_responsetime_delay_seconds IS NULL OR first_responsetime_delay_seconds >= 0",
     ],
-    byDay: true,
+    // Per run, its post-operation checks the days this run touched.
+    touched: "days",
   },
   response_times_daily: {
     uniqueKey: ["day"],
     nonNull: ["day", "conversations", "answered", "answered_share", "messages_per_conversation"],
     rowConditions: STATS_CONDITIONS,
-    byDay: true,
+    touched: "days",
   },
   response_times_daily_by_city: {
     uniqueKey: ["day", "city_code"],
     nonNull: ["day", "conversations", "answered", "answered_share", "messages_per_conversation"],
     rowConditions: STATS_CONDITIONS,
-    byDay: true,
+    touched: "days",
   },
   response_time_distribution: {
     uniqueKey: ["day", "city_code", "first_message_by", "delay_bucket"],
@@ -199,7 +201,7 @@ const contracts = {
       `delay_bucket BETWEEN 1 AND ${DELAY_BUCKETS.length}`,
       "delay_to_seconds IS NULL OR delay_from_seconds < delay_to_seconds",
     ],
-    byDay: true,
+    touched: "days",
   },
   response_times_by_city: {
     uniqueKey: ["city_code", "first_message_by"],
@@ -220,41 +222,6 @@ const contracts = {
   },
 };
 
-function contractOf(name) {
-  const contract = contracts[name];
-  if (!contract) throw new Error(`analytics: no contract for ${name}`);
-  return contract;
-}
-
-const quote = (text) => `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-
-/** Rows breaking a condition, labelled like Dataform's built-in rowConditions assertion. */
-function rowConditionsQuery(name, relation, where) {
-  const contract = contractOf(name);
-  const filter = where ? ` AND (${where})` : "";
-  return [...contract.nonNull.map((c) => `${c} IS NOT NULL`), ...contract.rowConditions]
-    .map((condition) => `SELECT ${quote(condition)} AS failing_row_condition, * FROM ${relation} WHERE NOT (${condition})${filter}`)
-    .join("\nUNION ALL\n");
-}
-
-/** Keys held by more than one row (NULL keys group together); for a one-row relation, a second row. */
-function uniqueKeyQuery(name, relation, where) {
-  const key = contractOf(name).uniqueKey.join(", ");
-  const filter = where ? ` WHERE ${where}` : "";
-  return key ?
-    `SELECT ${key}, COUNT(*) AS index_row_count FROM ${relation}${filter} GROUP BY ${key} HAVING COUNT(*) > 1` :
-    `SELECT COUNT(*) AS index_row_count FROM ${relation}${filter} HAVING COUNT(*) != 1`;
-}
-
-/** Post-operation: the contract holds on the days this run touched (on every row after a first build). */
-function contractCheck(name, relation, isIncremental) {
-  const scope = isIncremental && contractOf(name).byDay ? touchedDays() : undefined;
-  return increment.assertNoRows(
-    `${name} unique key or row conditions`,
-    `SELECT 1 FROM (${uniqueKeyQuery(name, relation, scope)}) UNION ALL SELECT 1 FROM (${rowConditionsQuery(name, relation, scope)})`,
-  );
-}
-
 module.exports = {
   PERCENTILES,
   DELAY_BUCKETS,
@@ -265,8 +232,4 @@ module.exports = {
   touchedDays,
   deleteTouchedDays,
   contracts,
-  contractOf,
-  rowConditionsQuery,
-  uniqueKeyQuery,
-  contractCheck,
 };

@@ -69,8 +69,9 @@ const contracts = {
   },
 };
 
+/** The contract of a model table here, or of an analytics relation (includes/analytics.js). */
 function contractOf(table) {
-  const contract = contracts[table];
+  const contract = contracts[table] ?? analytics.contracts[table];
   if (!contract) throw new Error(`no contract for table ${table}`);
   return contract;
 }
@@ -91,16 +92,22 @@ function rowConditionsQuery(table, relation, where) {
     .join("\nUNION ALL\n");
 }
 
-/** Keys held by more than one row, like Dataform's built-in uniqueKey assertion. */
+/**
+ * Keys held by more than one row, like Dataform's built-in uniqueKey assertion (NULL keys group
+ * together); for a one-row relation (no key), any row count but one.
+ */
 function uniqueKeyQuery(table, relation, where) {
   const key = contractOf(table).uniqueKey.join(", ");
-  return `SELECT ${key}, COUNT(*) AS index_row_count FROM ${relation}${where ? ` WHERE ${where}` : ""} GROUP BY ${key} HAVING COUNT(*) > 1`;
+  const filter = where ? ` WHERE ${where}` : "";
+  if (!key) return `SELECT COUNT(*) AS index_row_count FROM ${relation}${filter} HAVING COUNT(*) != 1`;
+  return `SELECT ${key}, COUNT(*) AS index_row_count FROM ${relation}${filter} GROUP BY ${key} HAVING COUNT(*) > 1`;
 }
 
 function touchedRows(kind) {
   if (kind === "orders") return increment.touchedOrders();
   if (kind === "events") return increment.touchedEvents();
   if (kind === "eventIds") return increment.inArray("event_id", "touched_event_ids");
+  if (kind === "days") return analytics.touchedDays();
   throw new Error(`unknown kind of touched rows: ${kind}`);
 }
 
@@ -110,7 +117,7 @@ function scopeOf(table, isIncremental) {
   const contract = contractOf(table);
   const filters = [];
   if (contract.partitionFilter) filters.push(contract.partitionFilter(isIncremental));
-  if (isIncremental) filters.push(touchedRows(contract.touched));
+  if (isIncremental && contract.touched) filters.push(touchedRows(contract.touched));
   return filters.length ? filters.map((f) => `(${f})`).join(" AND ") : undefined;
 }
 

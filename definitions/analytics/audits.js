@@ -1,17 +1,17 @@
-// Full-table audits of the analytics contracts (includes/analytics.js): the per-run checks of the
+// Full-table audits of the analytics contracts (includes/analytics.js, checked by includes/checks.js): the per-run checks of the
 // incremental tables over every row, and the rules the views must keep. They read whole tables, so
 // they carry the `audit` tag and run on the audits' schedule, like definitions/assertions/audits.js.
 
 Object.keys(analytics.contracts).forEach((name) => {
-  const key = analytics.contractOf(name).uniqueKey;
+  const key = checks.contractOf(name).uniqueKey;
   assert(`audit_${name}_unique_key`)
     .tags(["audit", "analytics"])
     .description(key.length ? `No two rows of ${name} share ${key.join(", ")} (whole table).` : `${name} has exactly one row.`)
-    .query((ctx) => analytics.uniqueKeyQuery(name, ctx.ref(name)));
+    .query((ctx) => checks.uniqueKeyQuery(name, ctx.ref(name)));
   assert(`audit_${name}_row_conditions`)
     .tags(["audit", "analytics"])
     .description(`Every row of ${name} meets its non-NULL columns and row conditions (whole table).`)
-    .query((ctx) => analytics.rowConditionsQuery(name, ctx.ref(name)));
+    .query((ctx) => checks.rowConditionsQuery(name, ctx.ref(name)));
 });
 
 // The analytics tables add up to the conversations they come from: none lost or counted twice
