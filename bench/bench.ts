@@ -11,7 +11,8 @@ import { emulatorClients, type PubSubClients } from '../orchestrator/pubsub/clie
 import { start, stop, type EmulatorState } from '../orchestrator/pubsub/emulator.js';
 import { publishAndLand } from '../orchestrator/pipeline/local.js';
 import { provisionLocal } from '../orchestrator/pipeline/provision.js';
-import { compileForDuckDb, openLocalWarehouse, transformLocal } from '../orchestrator/runner/local.js';
+import { compileForDuckDb, transformLocal } from '../orchestrator/runner/local.js';
+import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { runEmulatorMemoryBench } from './emulatorMemory.js';
 import { runScalingBench } from './scaling.js';
 

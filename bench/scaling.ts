@@ -14,7 +14,8 @@ import { compileProject } from '../orchestrator/dataform/compile.js';
 import { toEventMessage } from '../orchestrator/events/message.js';
 import { readRecords } from '../orchestrator/events/reader.js';
 import { generateEvents } from '../orchestrator/generate/generator.js';
-import { compileForDuckDb, openLocalWarehouse, transformLocal } from '../orchestrator/runner/local.js';
+import { compileForDuckDb, transformLocal } from '../orchestrator/runner/local.js';
+import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { DuckDbWarehouse } from '../orchestrator/warehouse/duckdb.js';
 import { Timestamp, type RawRow } from '../orchestrator/warehouse/warehouse.js';
 

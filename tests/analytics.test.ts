@@ -10,7 +10,7 @@ import { compileProject, type CompiledGraph } from '../orchestrator/dataform/com
 import { actionsInDependencyOrder } from '../orchestrator/dataform/graph.js';
 import { targetKey } from '../orchestrator/identifiers.js';
 import { textValue } from '../orchestrator/output/format.js';
-import { openLocalWarehouse } from '../orchestrator/runner/local.js';
+import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import type { RunSummary } from '../orchestrator/runner/run.js';
 import type { Value } from '../orchestrator/warehouse/warehouse.js';
 import { cliOk } from './support/cli.js';

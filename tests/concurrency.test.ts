@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT, loadProjectConfig, resolveWorkdir } from '../orchestrator/config.js';
 import { UserError } from '../orchestrator/errors.js';
-import { openLocalWarehouse } from '../orchestrator/runner/local.js';
+import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { lockFile, lockWorkdir, type LockHolder } from '../orchestrator/workdir/lock.js';
 import { assertCleanError, cli, cliOk, spawnCli } from './support/cli.js';
 import { lockPid, waitFor } from './support/wait.js';

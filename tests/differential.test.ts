@@ -11,7 +11,7 @@ import { eventId } from '../orchestrator/events/eventId.js';
 import { parseJson } from '../orchestrator/events/json.js';
 import { targetKey } from '../orchestrator/identifiers.js';
 import { textValue } from '../orchestrator/output/format.js';
-import { openLocalWarehouse } from '../orchestrator/runner/local.js';
+import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { RAW_COLUMNS, Timestamp, type Value } from '../orchestrator/warehouse/warehouse.js';
 import { KIND, canonical, canonicalRows, duckTypeKind, evaluate, kindName, type ZetaTable } from './support/differential.js';
 import { message, order } from './support/fixtures.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openLocalWarehouse } from '../orchestrator/runner/local.js';
+import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { anchorPath, compiledGraph, fileDeliveries, pipelineFactory } from './support/pipeline.js';
 
 const pipeline = pipelineFactory();

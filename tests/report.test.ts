@@ -9,7 +9,7 @@ import { XMLValidator } from 'fast-xml-parser';
 import { reportQueries } from '../orchestrator/report/data.js';
 import { escapeHtml } from '../orchestrator/report/html.js';
 import { textValue } from '../orchestrator/output/format.js';
-import { openLocalWarehouse } from '../orchestrator/runner/local.js';
+import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { Timestamp } from '../orchestrator/warehouse/warehouse.js';
 import { HOSTILE_CITY, handWorkedDeliveries } from './support/analytics.js';
 import { assertCleanError, cli, cliOk } from './support/cli.js';

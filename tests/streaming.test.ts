@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadProjectConfig, PACKAGE_ROOT, resolveWorkdir } from '../orchestrator/config.js';
-import { openLocalWarehouse } from '../orchestrator/runner/local.js';
+import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { assertCleanError, cli, cliOk, spawnCli } from './support/cli.js';
 import { message } from './support/fixtures.js';
 import { anchorPath, fileDeliveries } from './support/pipeline.js';

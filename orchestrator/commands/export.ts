@@ -5,7 +5,7 @@ import { UserError, errorMessage } from '../errors.js';
 import { type Target, validateIdentifier } from '../identifiers.js';
 import { CONVERSATION_COLUMNS, FINAL_TABLE } from '../contract.js';
 import { csvLine, ndjsonLine } from '../output/format.js';
-import { openSandboxedWarehouse } from '../runner/local.js';
+import { openSandboxedWarehouse } from '../warehouse/local.js';
 import type { Row } from '../warehouse/warehouse.js';
 import { type CommonArgs, contextOf, log, withCommonOptions } from './common.js';
 

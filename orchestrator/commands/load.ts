@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { loadRecordsToRaw } from '../events/load.js';
 import { localSourceName, openSourceFile } from '../events/reader.js';
-import { openLocalWarehouse } from '../runner/local.js';
+import { openLocalWarehouse } from '../warehouse/local.js';
 import { type CommonArgs, contextOf, log, print, printJson, withCommonOptions } from './common.js';
 
 interface LoadArgs extends CommonArgs {

@@ -5,7 +5,7 @@ import { resolveGcpSettings } from '../gcp/settings.js';
 import { textTable } from '../output/format.js';
 import { withEmulator } from '../pipeline/local.js';
 import { provisionLocal } from '../pipeline/provision.js';
-import { openLocalWarehouse } from '../runner/local.js';
+import { openLocalWarehouse } from '../warehouse/local.js';
 import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 interface ProvisionArgs extends CommonArgs, TargetArgs {

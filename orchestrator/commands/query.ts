@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { UserError, errorMessage } from '../errors.js';
 import { plainRow, textTable } from '../output/format.js';
-import { openSandboxedWarehouse } from '../runner/local.js';
+import { openSandboxedWarehouse } from '../warehouse/local.js';
 import { type CommonArgs, contextOf, log, print, printJson, wholeNumber, withCommonOptions } from './common.js';
 
 interface QueryArgs extends CommonArgs {

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { Progress } from '../output/progress.js';
 import { sinkFromEmulator, withEmulator } from '../pipeline/local.js';
-import { openLocalWarehouse } from '../runner/local.js';
+import { openLocalWarehouse } from '../warehouse/local.js';
 import { gcpClients } from '../gcp/clients.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import { sinkToBigQuery } from '../gcp/sink.js';

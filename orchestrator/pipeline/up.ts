@@ -10,9 +10,10 @@ import { emulatorClients } from '../pubsub/clients.js';
 import { start as startEmulator, stop as stopEmulator } from '../pubsub/emulator.js';
 import type { PublishSummary } from '../pubsub/publisher.js';
 import type { SinkSummary } from '../pubsub/sink.js';
-import { openLocalWarehouse, transformLocal } from '../runner/local.js';
+import { transformLocal } from '../runner/local.js';
 import type { ActionResult, RunSummary } from '../runner/run.js';
 import { LocalBuckets } from '../storage/bucket.js';
+import { openLocalWarehouse } from '../warehouse/local.js';
 import { publishAndLand } from './local.js';
 import { provisionLocal, type ProvisionStep } from './provision.js';
 

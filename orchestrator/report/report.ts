@@ -6,7 +6,7 @@ import type { ProjectConfig, Workdir } from '../config.js';
 import { UserError } from '../errors.js';
 import { gcpClients } from '../gcp/clients.js';
 import type { GcpSettings } from '../gcp/settings.js';
-import { openLocalWarehouse } from '../runner/local.js';
+import { openLocalWarehouse } from '../warehouse/local.js';
 import { renderCharts } from './charts.js';
 import { type ReportData, type ReportSource, bigQuerySource, localSource, readReportData } from './data.js';
 import { renderHtml } from './html.js';

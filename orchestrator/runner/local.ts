@@ -3,17 +3,8 @@ import path from 'node:path';
 import { compileProject, type CompiledGraph } from '../dataform/compile.js';
 import { actionsInDependencyOrder, selectActions, type Selection } from '../dataform/graph.js';
 import type { ProjectConfig, Workdir } from '../config.js';
-import { DuckDbWarehouse } from '../warehouse/duckdb.js';
+import { openLocalWarehouse } from '../warehouse/local.js';
 import { runActions, type ActionResult, type RunSummary } from './run.js';
-
-export async function openLocalWarehouse(project: ProjectConfig, workdir: Workdir, readOnly = false, profileFile?: string): Promise<DuckDbWarehouse> {
-  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, readOnly, profileFile });
-}
-
-/** The warehouse for SQL a user typed and for exports: read-only, no file, network or settings access. */
-export async function openSandboxedWarehouse(project: ProjectConfig, workdir: Workdir): Promise<DuckDbWarehouse> {
-  return DuckDbWarehouse.open(workdir.warehouseFile, { database: project.database, sandbox: true });
-}
 
 /** Compiles the Dataform project with `engine=duckdb` (plus any var overrides). */
 export function compileForDuckDb(project: ProjectConfig, vars: Record<string, string> = {}): Promise<CompiledGraph> {
