@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -33,10 +33,11 @@ function serverBinary(): string {
 /**
  * Google's SQL front end as a local gRPC server, started on a free port and always killed with this
  * process (on exit, on SIGINT/SIGTERM, or by `stop`), since the server outlives a crashed client.
+ * It never ends the process itself: on a signal it kills the server and leaves the signal's meaning
+ * to whoever else listens for it, or, when nobody does, to the signal's default action.
  */
 export class ZetaSqlServer {
   private constructor(
-    private readonly child: ChildProcess,
     readonly module: ZetaSqlModule,
     readonly client: ZetaSQLClientType,
     private readonly cleanup: () => void,
@@ -48,21 +49,28 @@ export class ZetaSqlServer {
       throw new UserError(`cannot load ${PACKAGE}: ${INSTALL_HINT}`);
     })) as ZetaSqlModule;
     const port = await freePort();
-    const child = spawn(binary, ['127.0.0.1', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(binary, ['127.0.0.1', String(port)], { stdio: 'ignore' });
     // Widened: the 'exit' listener sets it, which TypeScript's narrowing does not see.
     let exited = false as boolean;
     child.on('exit', () => { exited = true; });
     const kill = () => { if (!exited) child.kill('SIGKILL'); };
-    const onSignal = (signal: NodeJS.Signals) => { kill(); process.exit(signal === 'SIGINT' ? 130 : 143); };
-    process.on('exit', kill);
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
     const cleanup = () => {
       kill();
       process.off('exit', kill);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     };
+    // A signal ends a process without its 'exit' handlers, so the server is killed here first. With
+    // no other listener left the signal is raised again: Node then restores its default action, and
+    // the process ends as it would have without this listener (killed by the signal: the shell's 130
+    // or 143).
+    function onSignal(signal: NodeJS.Signals) {
+      cleanup();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    }
+    process.on('exit', kill);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     module.ZetaSQLClient.init(port);
     const client = module.ZetaSQLClient.getInstance();
     const deadline = Date.now() + 20_000;
@@ -73,7 +81,7 @@ export class ZetaSqlServer {
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    return new ZetaSqlServer(child, module, client, cleanup);
+    return new ZetaSqlServer(module, client, cleanup);
   }
 
   analyze(request: AnalyzeRequest): Promise<AnalyzeResponse | undefined> {
@@ -93,10 +101,6 @@ export class ZetaSqlServer {
     options.productMode = 'PRODUCT_EXTERNAL';
     options.supportedStatementKinds = statementKinds;
     return options;
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
   }
 
   stop(): void {
