@@ -4,15 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { assertCleanError, cli as runCli } from './support/cli.js';
-import { anchorPath } from './support/pipeline.js';
+import { SPEC_COLUMNS, anchorPath } from './support/pipeline.js';
 
 const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-cli-'));
 after(() => rmSync(temp, { recursive: true, force: true }));
 const cli = (args: string[]) => runCli(args, temp);
-
-const SPEC_KEYS = ['order_id', 'city_code', 'first_courier_message', 'first_customer_message', 'num_messages_courier',
-  'num_messages_customer', 'first_message_by', 'conversation_started_at', 'first_responsetime_delay_seconds',
-  'last_message_time', 'last_message_order_stage'];
 
 describe('orchestrator CLI, as a newcomer uses it', () => {
   const workdir = path.join(temp, 'state');
@@ -35,7 +31,7 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
     assert.equal(exported.code, 0, exported.stderr);
     const lines = exported.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines.length, 400);
-    assert.ok(lines.every((row) => JSON.stringify(Object.keys(row)) === JSON.stringify(SPEC_KEYS)));
+    assert.ok(lines.every((row) => JSON.stringify(Object.keys(row)) === JSON.stringify(SPEC_COLUMNS)));
     assert.deepEqual(lines.map((r) => r.order_id), [...lines.map((r) => r.order_id)].sort((a, b) => a - b));
     assert.match(lines[0].conversation_started_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
@@ -43,7 +39,7 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
     const csv = await cli(['export', 'customer_courier_conversations', '--format', 'csv', '--output', csvFile, '--workdir', workdir]);
     assert.equal(csv.code, 0, csv.stderr);
     const csvLines = readFileSync(csvFile, 'utf8').trimEnd().split('\n');
-    assert.equal(csvLines[0], SPEC_KEYS.join(','));
+    assert.equal(csvLines[0], SPEC_COLUMNS.join(','));
     assert.equal(csvLines.length, 401);
 
     const query = await cli(['query', 'SELECT COUNT(*) AS n FROM chat_models.conversations', '--workdir', workdir, '--json']);

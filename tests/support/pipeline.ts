@@ -18,11 +18,17 @@ import type { Delivery, SpecRow } from './reference.js';
 export const SHARED_DIR = path.resolve(PACKAGE_ROOT, '..', 'shared');
 export const anchorPath = (name: string) => path.join(SHARED_DIR, 'anchors', name);
 
-export const SPEC_COLUMNS = [
-  'order_id', 'city_code', 'first_courier_message', 'first_customer_message', 'num_messages_courier',
-  'num_messages_customer', 'first_message_by', 'conversation_started_at', 'first_responsetime_delay_seconds',
-  'last_message_time', 'last_message_order_stage',
-];
+/**
+ * customer_courier_conversations' columns in SPEC's order, read from the table in SPEC.md itself:
+ * the tests' expectations come from the contract, not from the orchestrator's copy of it.
+ */
+export const SPEC_COLUMNS: string[] = (() => {
+  const spec = readFileSync(path.join(SHARED_DIR, 'SPEC.md'), 'utf8');
+  const section = spec.split(/^## /m).find((s) => s.startsWith('customer_courier_conversations\n'));
+  const columns = [...(section ?? '').matchAll(/^\| ([a-z_]+) \| [A-Z0-9]+ \|/gm)].map((m) => m[1]);
+  if (columns.length === 0) throw new Error('no customer_courier_conversations table in SPEC.md');
+  return columns;
+})();
 
 let graph: Promise<CompiledGraph> | undefined;
 const project: ProjectConfig = loadProjectConfig(PACKAGE_ROOT);
