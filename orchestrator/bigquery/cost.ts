@@ -15,6 +15,7 @@
 // - each table a statement references is billed at least 10 MB; INFORMATION_SCHEMA reads 10 MB.
 import type { AstNode, Constant, Scalar, TableScan } from './scans.js';
 import { functionCall } from './scans.js';
+import { Timestamp } from '../warehouse/warehouse.js';
 
 export const MIN_BILLED_BYTES_PER_TABLE = 10 * 1024 * 1024;
 export const DEFAULT_BLOCK_BYTES = 64 * 1024 * 1024;
@@ -96,7 +97,7 @@ function literalValue(value: Record<string, unknown> | undefined): Constant {
     case 'boolValue': return Boolean(raw);
     case 'timestampValue': {
       const { seconds, nanos } = raw as { seconds: unknown; nanos?: number };
-      return long(seconds) * 1_000_000n + BigInt(Math.trunc((nanos ?? 0) / 1000));
+      return Timestamp.fromSecondsAndNanos(long(seconds), nanos ?? 0).micros;
     }
     case 'arrayValue': return ((raw as { element?: Record<string, unknown>[] }).element ?? []).map(literalValue);
     default: return null;

@@ -44,11 +44,6 @@ export interface SinkSummary {
   recycles: number;
 }
 
-function micros(time: protos.google.protobuf.ITimestamp | null | undefined): bigint {
-  const seconds = BigInt(String(time?.seconds ?? 0));
-  return seconds * 1_000_000n + BigInt(Math.floor((time?.nanos ?? 0) / 1000));
-}
-
 /** A Pub/Sub message as the BigQuery subscription (writeMetadata: true) writes it. */
 export function toRawRow(received: ReceivedMessage, subscriptionName: string): RawRow {
   const message = received.message!;
@@ -56,7 +51,7 @@ export function toRawRow(received: ReceivedMessage, subscriptionName: string): R
   return {
     subscription_name: subscriptionName,
     message_id: String(message.messageId),
-    publish_time: new Timestamp(micros(message.publishTime)),
+    publish_time: Timestamp.fromSecondsAndNanos(BigInt(String(message.publishTime?.seconds ?? 0)), message.publishTime?.nanos ?? 0),
     data: data === null || data === undefined ? '' : typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : Buffer.from(data).toString('utf8'),
     attributes: JSON.stringify(message.attributes ?? {}),
   };

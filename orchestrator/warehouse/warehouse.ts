@@ -4,12 +4,22 @@ import type { Target } from '../identifiers.js';
 export class Timestamp {
   constructor(readonly micros: bigint) {}
 
+  /** From protobuf's Timestamp (Pub/Sub's publish time, ZetaSQL's values): nanoseconds beyond the microsecond are dropped. */
+  static fromSecondsAndNanos(seconds: bigint, nanos: number): Timestamp {
+    return new Timestamp(seconds * 1_000_000n + BigInt(Math.floor(nanos / 1000)));
+  }
+
+  /** As protobuf's Timestamp holds it: whole seconds, rounded down before 1970 too, and the nanoseconds after them. */
+  secondsAndNanos(): { seconds: bigint; nanos: number } {
+    const seconds = this.micros / 1_000_000n - (this.micros % 1_000_000n < 0n ? 1n : 0n);
+    return { seconds, nanos: Number(this.micros - seconds * 1_000_000n) * 1000 };
+  }
+
   /** RFC 3339 in UTC; fractional seconds only when non-zero, without trailing zeros. */
   toRfc3339(): string {
-    const seconds = this.micros / 1_000_000n - (this.micros % 1_000_000n < 0n ? 1n : 0n);
-    const fraction = this.micros - seconds * 1_000_000n;
+    const { seconds, nanos } = this.secondsAndNanos();
     const base = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
-    const digits = fraction === 0n ? '' : `.${fraction.toString().padStart(6, '0').replace(/0+$/, '')}`;
+    const digits = nanos === 0 ? '' : `.${String(nanos / 1000).padStart(6, '0').replace(/0+$/, '')}`;
     return `${base}${digits}Z`;
   }
 }

@@ -29,9 +29,8 @@ function encode(value: Value, kind: number): Record<string, unknown> {
     case KIND.BOOL: return { boolValue: Boolean(value) };
     case KIND.DOUBLE: return { doubleValue: Number(value) };
     case KIND.TIMESTAMP: {
-      const micros = (value as Timestamp).micros;
-      const seconds = micros / 1_000_000n - (micros % 1_000_000n < 0n ? 1n : 0n);
-      return { timestampValue: { seconds: seconds.toString(), nanos: Number(micros - seconds * 1_000_000n) * 1000 } };
+      const { seconds, nanos } = (value as Timestamp).secondsAndNanos();
+      return { timestampValue: { seconds: seconds.toString(), nanos } };
     }
     case KIND.DATE: return { dateValue: Math.round(Date.parse(`${textValue(value)}T00:00:00Z`) / 86_400_000) };
     default: throw new Error(`cannot encode type kind ${kind}`);
@@ -57,7 +56,7 @@ function decode(cell: Record<string, unknown> & { value?: string }): unknown {
     case 'int64Value': return longToBigInt(raw as Long);
     case 'timestampValue': {
       const { seconds, nanos } = raw as { seconds: Long; nanos: number };
-      return new Timestamp(longToBigInt(seconds) * 1_000_000n + BigInt(Math.floor(nanos / 1000)));
+      return Timestamp.fromSecondsAndNanos(longToBigInt(seconds), nanos);
     }
     case 'dateValue': return new Date((raw as number) * 86_400_000).toISOString().slice(0, 10);
     case 'doubleValue': return Number(raw);
