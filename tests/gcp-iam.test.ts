@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -98,8 +99,8 @@ describe('provision --target gcp: IAM on a new project', () => {
 
   test('a refused BigQuery subscription is retried while the table grant propagates, with progress', () => withFakes(async (fakes) => {
     fakes.pubsub.createSubscriptionErrors.set('chat-events-to-raw', [
-      { code: 7, details: 'The caller does not have permission' },
-      { code: 9, details: 'The service account does not have permission to write to the BigQuery table' },
+      { code: status.PERMISSION_DENIED, details: 'The caller does not have permission' },
+      { code: status.FAILED_PRECONDITION, details: 'The service account does not have permission to write to the BigQuery table' },
     ]);
     const log: string[] = [];
     const steps = await provision({ project: 'chat-pipeline-wait' }, false, log);
@@ -111,12 +112,12 @@ describe('provision --target gcp: IAM on a new project', () => {
   }));
 
   test('a permission the caller lacks stops at once instead of waiting ten minutes', () => withFakes(async (fakes) => {
-    fakes.pubsub.createSubscriptionErrors.set('chat-events-to-raw', [{ code: 7, details: 'User not authorized to perform this action.' }]);
+    fakes.pubsub.createSubscriptionErrors.set('chat-events-to-raw', [{ code: status.PERMISSION_DENIED, details: 'User not authorized to perform this action.' }]);
     await assert.rejects(provision({ project: 'chat-pipeline-denied' }), (error: Error) =>
       error instanceof UserError && /cannot create subscription chat-events-to-raw: User not authorized to perform this action\. \(a permission you lack/.test(error.message));
     assert.equal(creations(fakes, 'chat-events-to-raw').length, 1);
 
-    fakes.pubsub.createSubscriptionErrors.set('chat-events-to-raw', [{ code: 7, details: 'The caller does not have permission' }]);
+    fakes.pubsub.createSubscriptionErrors.set('chat-events-to-raw', [{ code: status.PERMISSION_DENIED, details: 'The caller does not have permission' }]);
     fakes.pubsub.deniedPermissions.add('pubsub.topics.attachSubscription');
     await assert.rejects(provision({ project: 'chat-pipeline-denied' }), /you lack pubsub\.topics\.attachSubscription on its topic/);
     assert.equal(creations(fakes, 'chat-events-to-raw').length, 2);
@@ -124,7 +125,7 @@ describe('provision --target gcp: IAM on a new project', () => {
   }));
 
   test('a grant that never propagates gives up with the last error', () => withFakes(async (fakes) => {
-    fakes.pubsub.createSubscriptionErrors.set('chat-events-to-raw', Array.from({ length: 5 }, () => ({ code: 9, details: 'still no permission on the table' })));
+    fakes.pubsub.createSubscriptionErrors.set('chat-events-to-raw', Array.from({ length: 5 }, () => ({ code: status.FAILED_PRECONDITION, details: 'still no permission on the table' })));
     await assert.rejects(provision({ project: 'chat-pipeline-stuck' }, false, [], { timeoutSeconds: 0, intervalSeconds: 0 }),
       /cannot create subscription chat-events-to-raw: still refused after 0m00s \(still no permission on the table\)/);
   }));

@@ -1,3 +1,4 @@
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { UserError, errorMessage } from '../errors.js';
 import { GoogleApiError, type GcpClients } from './clients.js';
 
@@ -56,8 +57,6 @@ export interface PropagationWait {
 
 export const DEFAULT_PROPAGATION_WAIT: Omit<PropagationWait, 'log'> = { timeoutSeconds: 600, intervalSeconds: 15 };
 
-const PERMISSION_DENIED = 7;
-const FAILED_PRECONDITION = 9;
 /** Pub/Sub's answer when the caller itself lacks a permission: retrying cannot help. */
 const CALLER_DENIED = /User not authorized to perform this action|iam\.serviceAccounts\.actAs/i;
 
@@ -83,7 +82,7 @@ export async function createWithIamPropagation<T>(
     } catch (error) {
       const code = (error as { code?: number }).code;
       const message = (error as { details?: string }).details || errorMessage(error);
-      if (code !== PERMISSION_DENIED && code !== FAILED_PRECONDITION) throw error;
+      if (code !== grpcStatus.PERMISSION_DENIED && code !== grpcStatus.FAILED_PRECONDITION) throw error;
       if (CALLER_DENIED.test(message)) throw new UserError(`cannot create ${what}: ${message} (a permission you lack, not one still propagating)`);
       if (attempt === 1 && !(await callerMayAttach())) {
         throw new UserError(`cannot create ${what}: you lack pubsub.topics.attachSubscription on its topic (Pub/Sub Editor grants it)`);

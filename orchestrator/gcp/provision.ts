@@ -1,4 +1,5 @@
 import type { DatasetResource, FormattedMetadata as TableResource } from '@google-cloud/bigquery';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type { ProjectConfig } from '../config.js';
 import { UserError, errorMessage } from '../errors.js';
 import { MAX_DELIVERY_ATTEMPTS } from '../pipeline/provision.js';
@@ -33,7 +34,8 @@ export interface ProvisionOptions {
 /** Never-expiring: without a policy Pub/Sub deletes a subscription after 31 days without activity. */
 const NEVER_EXPIRE = { expirationPolicy: {} };
 
-const isNotFound = (error: unknown) => (error as { code?: number }).code === 404 || (error as { code?: number }).code === 5;
+/** Not found, as the HTTP APIs (Cloud Storage, BigQuery) and the gRPC ones (Pub/Sub) say it. */
+const isNotFound = (error: unknown) => [404, grpcStatus.NOT_FOUND].includes((error as { code?: number }).code ?? 0);
 
 /**
  * BigQuery allows 10,000 partitions per table: 416 days of hourly partitions. Raw partitions expire

@@ -1,4 +1,5 @@
 import type { PubSub } from '@google-cloud/pubsub';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Readable } from 'node:stream';
 import type { ProjectConfig, Workdir } from '../config.js';
 import { UserError, errorMessage } from '../errors.js';
@@ -35,8 +36,8 @@ export async function withEmulator<T>(project: ProjectConfig, workdir: Workdir, 
 /** Turns gRPC's NOT_FOUND on a missing topic or subscription into a message that says what to run. */
 export function explainPubSubError(error: unknown, what: string): never {
   const code = (error as { code?: number }).code;
-  if (code === 5) throw new UserError(`${what} does not exist in the emulator: run 'orchestrator provision' first`);
-  if (code === 14) throw new UserError(`the Pub/Sub emulator is unreachable (${errorMessage(error)}): check 'orchestrator emulator status'`);
+  if (code === grpcStatus.NOT_FOUND) throw new UserError(`${what} does not exist in the emulator: run 'orchestrator provision' first`);
+  if (code === grpcStatus.UNAVAILABLE) throw new UserError(`the Pub/Sub emulator is unreachable (${errorMessage(error)}): check 'orchestrator emulator status'`);
   throw error;
 }
 

@@ -1,4 +1,5 @@
 import type { protos, Topic, v1 } from '@google-cloud/pubsub';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { errorMessage } from '../errors.js';
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
@@ -67,7 +68,7 @@ async function pull(source: DeadLetterSource, maxMessages: number): Promise<Rece
       { subscription: source.subscriptionPath, maxMessages, returnImmediately: source.returnImmediately }, { timeout: 20_000 });
     return (response.receivedMessages ?? []).filter((m) => m.message && m.ackId);
   } catch (error) {
-    if ((error as { code?: number }).code === 4) return []; // DEADLINE_EXCEEDED: nothing arrived in time
+    if ((error as { code?: number }).code === grpcStatus.DEADLINE_EXCEEDED) return []; // nothing arrived in time
     throw error;
   }
 }

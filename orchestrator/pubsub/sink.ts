@@ -1,4 +1,5 @@
 import type { protos, v1 } from '@google-cloud/pubsub';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { Timestamp, type RawRow } from '../warehouse/warehouse.js';
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
@@ -63,7 +64,7 @@ async function pull(subscriber: v1.SubscriberClient, subscription: string, maxMe
     const [response] = await subscriber.pull({ subscription, maxMessages, returnImmediately }, { timeout: 30_000 });
     return (response.receivedMessages ?? []).filter((m) => m.message && m.ackId);
   } catch (error) {
-    if ((error as { code?: number }).code === 4) return []; // DEADLINE_EXCEEDED: nothing arrived in time
+    if ((error as { code?: number }).code === grpcStatus.DEADLINE_EXCEEDED) return []; // nothing arrived in time
     throw error;
   }
 }
