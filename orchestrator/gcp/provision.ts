@@ -7,7 +7,7 @@ import { RAW_COLUMNS } from '../warehouse/warehouse.js';
 import type { GcpClients } from './clients.js';
 import { DEFAULT_PROPAGATION_WAIT, type IamPolicy, type PropagationWait, createWithIamPropagation, ensurePubSubServiceAgent, pubsubServiceAgent, withMember } from './iam.js';
 import type { GcpSettings } from './settings.js';
-import { type SubscriptionMetadata, bigqueryState, expirationProblem } from './subscriptionHealth.js';
+import { type SubscriptionMetadata, checkSubscription } from './subscriptionHealth.js';
 
 export interface GcpStep {
   resource: string;
@@ -231,35 +231,26 @@ async function ensureSubscription(
   /** A BigQuery subscription: its creation waits for the writer's fresh table grant to propagate. */
   propagation?: PropagationWait,
 ): Promise<boolean> {
-  const topic = clients.pubsub.topic(topicName);
-  const subscription = clients.pubsub.subscription(name);
-  const [exists] = await subscription.exists();
-  if (!exists) {
-    let created = false;
-    await act({ resource: 'Pub/Sub subscription', name, status: 'create', settings: { topic: topicName, ...settings } }, async () => {
-      const create = () => topic.createSubscription(name, settings);
-      if (!propagation) await create();
-      else {
-        await createWithIamPropagation(`subscription ${name}`, create, async () => {
-          if (clients.pubsubEmulated) return true;
-          const [permissions] = await topic.iam.testPermissions(['pubsub.topics.attachSubscription']);
-          return permissions['pubsub.topics.attachSubscription'];
-        }, propagation);
-      }
-      created = true;
-    });
-    return created;
+  const checked = await checkSubscription(clients.pubsub, name, topicName, differences);
+  if (checked) {
+    steps.push({ resource: 'Pub/Sub subscription', name, ...checked });
+    return true;
   }
-  const [metadata] = (await subscription.getMetadata()) as unknown as [SubscriptionMetadata];
-  const found = [
-    metadata.topic !== topic.name ? `reads ${metadata.topic}, expected topic ${topicName}` : '',
-    ...differences(metadata),
-    expirationProblem(metadata)?.replace('NAME', name) ?? '',
-  ].filter(Boolean);
-  const health = bigqueryState(metadata);
-  const status = found.length ? 'differs' : health?.problem ? 'unhealthy' : 'exists';
-  steps.push({ resource: 'Pub/Sub subscription', name, status, detail: [...found, health?.problem ?? ''].filter(Boolean).join('; ') || undefined });
-  return true;
+  const topic = clients.pubsub.topic(topicName);
+  let created = false;
+  await act({ resource: 'Pub/Sub subscription', name, status: 'create', settings: { topic: topicName, ...settings } }, async () => {
+    const create = () => topic.createSubscription(name, settings);
+    if (!propagation) await create();
+    else {
+      await createWithIamPropagation(`subscription ${name}`, create, async () => {
+        if (clients.pubsubEmulated) return true;
+        const [permissions] = await topic.iam.testPermissions(['pubsub.topics.attachSubscription']);
+        return permissions['pubsub.topics.attachSubscription'];
+      }, propagation);
+    }
+    created = true;
+  });
+  return created;
 }
 
 /** The project number, read from Cloud Storage's service agent (service-NUMBER@gs-project-accounts...). */

@@ -1,3 +1,5 @@
+import type { PubSub } from '@google-cloud/pubsub';
+
 /** What `provision` and `status` read from a subscription's metadata to tell whether it will keep working. */
 export interface SubscriptionMetadata {
   topic?: string | null;
@@ -41,4 +43,28 @@ export function bigqueryState(metadata: SubscriptionMetadata): { state: string; 
   if (state === 'ACTIVE' || state === 'STATE_UNSPECIFIED') return { state };
   const reason = BROKEN_STATES[state] ?? 'Pub/Sub reports a state in which it does not write';
   return { state, problem: `state ${state}: ${reason}; nothing lands in the raw table until it is fixed` };
+}
+
+/**
+ * An existing subscription checked against what provisioning expects, never changed: its topic, the
+ * caller's `differences`, its expiration and a BigQuery subscription's state. Undefined when missing.
+ */
+export async function checkSubscription(
+  pubsub: PubSub,
+  name: string,
+  topicName: string,
+  differences: (metadata: SubscriptionMetadata) => string[],
+): Promise<{ status: 'exists' | 'differs' | 'unhealthy'; detail: string | undefined } | undefined> {
+  const subscription = pubsub.subscription(name);
+  const [exists] = await subscription.exists();
+  if (!exists) return undefined;
+  const [metadata] = (await subscription.getMetadata()) as unknown as [SubscriptionMetadata];
+  const expected = pubsub.topic(topicName).name;
+  const found = [
+    metadata.topic !== expected ? `reads ${metadata.topic}, expected topic ${topicName}` : '',
+    ...differences(metadata),
+    expirationProblem(metadata)?.replace('NAME', name) ?? '',
+  ].filter(Boolean);
+  const problem = bigqueryState(metadata)?.problem;
+  return { status: found.length ? 'differs' : problem ? 'unhealthy' : 'exists', detail: [...found, problem ?? ''].filter(Boolean).join('; ') || undefined };
 }

@@ -1,4 +1,5 @@
 import type { ProjectConfig, Workdir } from '../config.js';
+import { checkSubscription } from '../gcp/subscriptionHealth.js';
 import type { PubSubClients } from '../pubsub/clients.js';
 import { LocalBuckets } from '../storage/bucket.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -6,7 +7,7 @@ import type { Warehouse } from '../warehouse/warehouse.js';
 export interface ProvisionStep {
   resource: string;
   name: string;
-  status: 'created' | 'exists' | 'differs';
+  status: 'created' | 'exists' | 'differs' | 'unhealthy';
   detail?: string;
 }
 
@@ -28,26 +29,16 @@ async function ensureSubscription(
   topicName: string,
   settings: { ackDeadlineSeconds: number; deadLetterTopic?: string },
 ): Promise<ProvisionStep> {
-  const topic = clients.pubsub.topic(topicName);
-  const subscription = clients.pubsub.subscription(name);
   const deadLetterPolicy = settings.deadLetterTopic
     ? { deadLetterTopic: clients.pubsub.topic(settings.deadLetterTopic).name, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS }
     : undefined;
-  const [exists] = await subscription.exists();
-  if (!exists) {
-    // As on Google Cloud: never deleted for inactivity (Pub/Sub's default is 31 days).
-    await topic.createSubscription(name, { ackDeadlineSeconds: settings.ackDeadlineSeconds, deadLetterPolicy, expirationPolicy: {} });
-    return { resource: 'Pub/Sub subscription', name, status: 'created' };
-  }
-  const [metadata] = await subscription.getMetadata();
-  const differences: string[] = [];
-  if (metadata.topic !== topic.name) differences.push(`reads ${metadata.topic}, expected ${topic.name}`);
-  if ((metadata.deadLetterPolicy?.deadLetterTopic ?? undefined) !== deadLetterPolicy?.deadLetterTopic) {
-    differences.push(`dead-letter topic is ${metadata.deadLetterPolicy?.deadLetterTopic || 'none'}, expected ${deadLetterPolicy?.deadLetterTopic ?? 'none'}`);
-  }
-  return differences.length
-    ? { resource: 'Pub/Sub subscription', name, status: 'differs', detail: differences.join('; ') }
-    : { resource: 'Pub/Sub subscription', name, status: 'exists' };
+  const checked = await checkSubscription(clients.pubsub, name, topicName, (metadata) =>
+    (metadata.deadLetterPolicy?.deadLetterTopic || undefined) === deadLetterPolicy?.deadLetterTopic ? []
+      : [`dead-letter topic is ${metadata.deadLetterPolicy?.deadLetterTopic || 'none'}, expected ${deadLetterPolicy?.deadLetterTopic ?? 'none'}`]);
+  if (checked) return { resource: 'Pub/Sub subscription', name, ...checked };
+  // As on Google Cloud: never deleted for inactivity (Pub/Sub's default is 31 days).
+  await clients.pubsub.topic(topicName).createSubscription(name, { ackDeadlineSeconds: settings.ackDeadlineSeconds, deadLetterPolicy, expirationPolicy: {} });
+  return { resource: 'Pub/Sub subscription', name, status: 'created' };
 }
 
 /**
