@@ -278,6 +278,9 @@ describe("the emulator's memory: it keeps every message until its subscription i
     // Alone it fits; on top of the first copy, which no sink has landed yet, it does not.
     assertCleanError(await cli(['ingest', '--input', medium, '--workdir', workdir], temp), new RegExp(`on top of ~\\d+ MB for ${first.published} messages it still holds`));
     assert.deepEqual(await sink().then((s) => [s.rows, s.recycles]), [first.published, 1]);
+    // The recreated subscription kept its settings (dead-letter policy, never expiring): provision finds it as it made it.
+    const steps = JSON.parse((await cliOk(['provision', '--workdir', workdir, '--json'], temp)).stdout);
+    assert.ok(steps.every((s: { status: string }) => s.status === 'exists'), JSON.stringify(steps));
     // The sink caught up and recycled the subscription: the emulator has room again.
     const second = JSON.parse((await cliOk(['ingest', '--input', medium, '--workdir', workdir, '--json'], temp)).stdout) as { published: number };
     assert.equal(await landed(), second.published);

@@ -36,6 +36,7 @@ export async function recycleSubscription(
   const settings: CreateSubscriptionOptions = {
     ackDeadlineSeconds: metadata.ackDeadlineSeconds,
     deadLetterPolicy: metadata.deadLetterPolicy,
+    expirationPolicy: metadata.expirationPolicy,
     retryPolicy: metadata.retryPolicy,
     enableMessageOrdering: metadata.enableMessageOrdering,
     enableExactlyOnceDelivery: metadata.enableExactlyOnceDelivery,
