@@ -71,17 +71,6 @@ export function loadProjectConfig(projectDir: string): ProjectConfig {
   };
 }
 
-/** Parses `--vars key=value,key2=value2` (Dataform's syntax) into an object. */
-export function parseVars(values: string[] | undefined): Record<string, string> {
-  const vars: Record<string, string> = {};
-  for (const pair of (values ?? []).flatMap((v) => v.split(','))) {
-    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(pair.trim());
-    if (!match) throw new UserError(`--vars expects key=value pairs, got ${JSON.stringify(pair)}`);
-    vars[match[1]] = match[2]!;
-  }
-  return vars;
-}
-
 /** Where local state lives: the DuckDB file and, later, the emulator's pid and the bucket folder. */
 export interface Workdir {
   dir: string;

@@ -3,12 +3,11 @@ import { checkGraph } from '../bigquery/check.js';
 import { DEFAULT_BLOCK_BYTES, MIN_BILLED_BYTES_PER_TABLE, billedBytes } from '../bigquery/cost.js';
 import { estimateNextRun, type RunEstimate } from '../bigquery/estimate.js';
 import { ZetaSqlServer } from '../bigquery/zetasql.js';
-import { parseVars } from '../config.js';
 import { compileProject } from '../dataform/compile.js';
 import { UserError } from '../errors.js';
 import { targetKey } from '../identifiers.js';
 import { textTable } from '../output/format.js';
-import { type CommonArgs, type Context, contextOf, log, positiveNumber, print, printJson, shortName, withCommonOptions, withVarsOption } from './common.js';
+import { type CommonArgs, type Context, contextOf, log, parseVars, positiveNumber, print, printJson, shortName, withCommonOptions, withVarsOption } from './common.js';
 
 interface CheckArgs extends CommonArgs {
   vars?: string[];

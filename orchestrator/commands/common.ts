@@ -93,23 +93,28 @@ export function contextOf(args: CommonArgs): Context {
  */
 export const RUN_VARS = ['horizonDays', 'orderIdPartitionStart', 'orderIdPartitionEnd', 'orderIdPartitionInterval'] as const;
 
-/** yargs coerce for --vars: key=value pairs (Dataform's syntax, so no ',' or '=' in a value), known keys, each once. */
-export function checkVars(values: string[]): string[] {
-  const seen = new Set<string>();
-  for (const pair of values.flatMap((v) => v.split(','))) {
+/**
+ * `--vars` as Dataform's syntax takes it: key=value pairs, so no ',' or '=' in a value (Dataform
+ * would cut it short in silence), each a var a run may set, each once.
+ */
+export function parseVars(values: string[] | undefined): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const pair of (values ?? []).flatMap((v) => v.split(','))) {
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=([^=]+)$/.exec(pair.trim());
     if (!match) throw new UserError(`--vars takes key=value pairs separated by commas, with no '=' or ',' in a value; got ${JSON.stringify(pair)}`);
-    const key = match[1];
+    const [, key, value] = match;
     if (!(RUN_VARS as readonly string[]).includes(key)) throw new UserError(`--vars: unknown var ${key}; a run can set ${RUN_VARS.join(', ')}`);
-    if (seen.has(key)) throw new UserError(`--vars: ${key} is given twice`);
-    seen.add(key);
+    if (Object.hasOwn(vars, key)) throw new UserError(`--vars: ${key} is given twice`);
+    vars[key] = value;
   }
-  return values;
+  return vars;
 }
 
 export function withVarsOption<T>(yargs: Argv<T>): Argv<T & { vars?: string[] }> {
   return yargs.option('vars', {
-    type: 'string', array: true, coerce: checkVars,
+    type: 'string', array: true,
+    // Checked while yargs parses, so a bad value is a usage error (exit 2); handlers call parseVars for the object.
+    coerce: (values: string[]) => { parseVars(values); return values; },
     describe: `Override Dataform vars: key=value[,key=value] (${RUN_VARS.join(', ')})`,
   });
 }

@@ -2,12 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { parseVars } from '../config.js';
 import { runUnitTests } from '../dataform/unitTests.js';
 import { UserError } from '../errors.js';
 import { compileForDuckDb } from '../runner/local.js';
 import { DuckDbWarehouse } from '../warehouse/duckdb.js';
-import { type CommonArgs, contextOf, print, printJson, withCommonOptions } from './common.js';
+import { type CommonArgs, contextOf, parseVars, print, printJson, withCommonOptions, withVarsOption } from './common.js';
 
 interface TestArgs extends CommonArgs {
   vars?: string[];
@@ -17,7 +16,7 @@ export const testCommand: CommandModule<object, TestArgs> = {
   command: 'test',
   describe: "Run the Dataform unit tests (definitions/tests, type: \"test\") on DuckDB: each model query over its test inputs against the expected rows, compared as 'dataform test' compares them on BigQuery",
   builder: (yargs) =>
-    withCommonOptions(yargs).option('vars', { type: 'string', array: true, describe: 'Override Dataform vars: key=value[,key=value]' }),
+    withVarsOption(withCommonOptions(yargs)),
   handler: async (args) => {
     const { project, json } = contextOf(args);
     const graph = await compileForDuckDb(project, parseVars(args.vars));

@@ -1,6 +1,5 @@
 import type { CommandModule } from 'yargs';
 import path from 'node:path';
-import { parseVars } from '../config.js';
 import { UserError } from '../errors.js';
 import { gcpClients } from '../gcp/clients.js';
 import { planDataformRun, runDataform, writeCredentialsFile } from '../gcp/dataform.js';
@@ -11,7 +10,7 @@ import { plainRow, textTable } from '../output/format.js';
 import { transformLocal } from '../runner/local.js';
 import type { ActionResult, RunSummary } from '../runner/run.js';
 import { withWorkdirLock } from '../workdir/lock.js';
-import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, shortName, withCommonOptions, withTargetOptions, withVarsOption } from './common.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, parseVars, print, printJson, shortName, withCommonOptions, withTargetOptions, withVarsOption } from './common.js';
 
 interface TransformArgs extends CommonArgs, TargetArgs {
   'dry-run': boolean;
