@@ -38,8 +38,8 @@ function serverBinary(): string {
  */
 export class ZetaSqlServer {
   private constructor(
-    readonly module: ZetaSqlModule,
-    readonly client: ZetaSQLClientType,
+    private readonly module: ZetaSqlModule,
+    private readonly client: ZetaSQLClientType,
     private readonly cleanup: () => void,
   ) {}
 

@@ -43,7 +43,6 @@ export interface CompiledTable {
     partitionExpirationDays?: number;
     /** Option name to its SQL text, written as is into `OPTIONS(name=value)`. */
     additionalOptions?: Record<string, string>;
-    labels?: Record<string, string>;
   };
 }
 
@@ -54,7 +53,6 @@ export interface CompiledAssertion {
   tags?: string[];
   disabled?: boolean;
   fileName: string;
-  parentAction?: Target;
 }
 
 export interface CompiledOperation {

@@ -13,10 +13,6 @@ export function ndjsonLine(row: Row, columns: string[]): string {
   return `{${columns.map((c) => `${JSON.stringify(c)}:${jsonValue(row[c] ?? null)}`).join(',')}}`;
 }
 
-export function jsonRows(rows: Row[], columns: string[]): string {
-  return `[${rows.map((row) => ndjsonLine(row, columns)).join(',')}]`;
-}
-
 export function textValue(value: Value): string {
   if (value === null) return '';
   if (value instanceof Timestamp) return value.toRfc3339();

@@ -151,8 +151,6 @@ export interface UserQueryResult extends QueryResult {
 
 /** The local warehouse: one DuckDB file in the work directory, in UTC, one schema per dataset. */
 export class DuckDbWarehouse implements Warehouse {
-  readonly engine = 'duckdb';
-
   /** Rows read by table scans per table, when profiling (zone maps make it less than the table). */
   readonly rowsScanned = new Map<string, number>();
 

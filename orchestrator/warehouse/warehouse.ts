@@ -66,7 +66,6 @@ export const rawPartitionsTarget = (raw: Target): Target => ({ ...raw, name: `${
  * targets and statements into its own DDL/DML; the models' SQL itself comes from `includes/`.
  */
 export interface Warehouse {
-  readonly engine: string;
   ensureDataset(database: string, schema: string): Promise<void>;
   ensureRawTable(target: Target): Promise<void>;
   appendRawRows(target: Target, rows: RawRow[]): Promise<void>;
