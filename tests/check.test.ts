@@ -159,7 +159,6 @@ describe('checkGraph on scripts: variables, blocks, INFORMATION_SCHEMA, require_
   });
   const checkTables = async (...tables: CompiledTable[]) => {
     const graph: CompiledGraph = {
-      projectConfig: { defaultDatabase: 'p-project', defaultSchema: 'm', assertionSchema: 'a' },
       declarations: [{ target: raw, fileName: 'definitions/raw.sqlx' }],
       tables,
     };

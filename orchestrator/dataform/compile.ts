@@ -79,13 +79,6 @@ export interface CompiledDeclaration {
 }
 
 export interface CompiledGraph {
-  projectConfig: {
-    defaultDatabase: string;
-    defaultSchema: string;
-    assertionSchema: string;
-    defaultLocation?: string;
-    vars?: Record<string, string>;
-  };
   tables?: CompiledTable[];
   assertions?: CompiledAssertion[];
   operations?: CompiledOperation[];
