@@ -1,31 +1,21 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { PACKAGE_ROOT, loadProjectConfig, resolveWorkdir } from '../orchestrator/config.js';
 import { UserError } from '../orchestrator/errors.js';
 import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { lockFile, lockWorkdir, type LockHolder } from '../orchestrator/workdir/lock.js';
 import { assertCleanError, cli, cliOk, spawnCli } from './support/cli.js';
+import { testFolder } from './support/folders.js';
 import { lockPid, waitFor } from './support/wait.js';
 
 // Real processes on real files: the CLI, the Pub/Sub emulator, DuckDB. Nothing waits on a clock:
 // tests wait for conditions (a lock file naming a process, a line on its output).
-const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-concurrency-'));
+const { dir: temp, newWorkdir } = testFolder('concurrency');
 const project = loadProjectConfig(PACKAGE_ROOT);
-const workdirs: string[] = [];
-function newWorkdir(): string {
-  const dir = path.join(temp, `work-${workdirs.length}`);
-  workdirs.push(dir);
-  return dir;
-}
-after(async () => {
-  for (const dir of workdirs) await cli(['emulator', 'stop', '--workdir', dir], temp);
-  rmSync(temp, { recursive: true, force: true });
-});
 
 function lockOf(dir: string): LockHolder | undefined {
   try {

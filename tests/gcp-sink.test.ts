@@ -1,31 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
 import { INSERT_ALL_MAX_BYTES, splitInsertAll } from '../orchestrator/gcp/sink.js';
 import { emulatorSubscriber } from '../orchestrator/pubsub/clients.js';
 import { Timestamp, type RawRow } from '../orchestrator/warehouse/warehouse.js';
 import { cli, cliOk } from './support/cli.js';
-import { FakeGoogleApis } from './support/fakeGoogle.js';
+import { emulatorFolder } from './support/folders.js';
 
 // `sink --target gcp` (pull landing): messages from the real emulator, streamed into the recording
 // BigQuery endpoint, which answers insertAll as BigQuery does (per-row insertErrors, skipInvalidRows,
 // the 10 MB request limit).
 process.env.METADATA_SERVER_DETECTION = 'none';
-const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-gcp-sink-'));
-const workdir = path.join(temp, 'work');
-let emulatorHost: string;
-
-before(async () => {
-  const started = JSON.parse((await cliOk(['emulator', 'start', '--workdir', workdir, '--json'], temp)).stdout);
-  emulatorHost = `${started.host}:${started.port}`;
-});
-after(async () => {
-  await cli(['emulator', 'stop', '--workdir', workdir], temp);
-  rmSync(temp, { recursive: true, force: true });
-});
+const emulator = emulatorFolder('gcp-sink');
+const { dir: temp } = emulator;
 
 const row = (id: number, data: string): RawRow => ({
   subscription_name: 'chat-events-to-raw', message_id: String(id), publish_time: new Timestamp(1_700_000_000_000_000n), data, attributes: '{}',
@@ -53,15 +40,12 @@ describe('insertAll requests within BigQuery\'s limits', () => {
 
 describe('sink --target gcp', () => {
   test('a refused row is nacked with BigQuery\'s own reason and dead-lettered; every other row lands once, in requests within the limits', async () => {
-    const fake = new FakeGoogleApis();
-    const endpoint = await fake.start();
-    const env = { ORCHESTRATOR_STORAGE_ENDPOINT: endpoint, ORCHESTRATOR_BIGQUERY_ENDPOINT: endpoint, PUBSUB_EMULATOR_HOST: emulatorHost };
     const project = 'chat-pipeline-sink';
-    fake.refuseRow = (json) => (String(json.data).startsWith('REFUSE-ME')
-      ? { location: 'data', message: `Field data: no such value in row ${String(json.message_id)}` } : undefined);
-    try {
+    await emulator.withGoogle(async (fake, env) => {
+      fake.refuseRow = (json) => (String(json.data).startsWith('REFUSE-ME')
+        ? { location: 'data', message: `Field data: no such value in row ${String(json.message_id)}` } : undefined);
       await cliOk(['provision', '--target', 'gcp', '--project', project, '--landing', 'pull', '--json'], temp, env);
-      const pubsub = new PubSub({ projectId: project, apiEndpoint: emulatorHost, emulatorMode: true });
+      const pubsub = new PubSub({ projectId: project, apiEndpoint: emulator.host, emulatorMode: true });
       const topic = pubsub.topic('chat-events', { batching: { maxMessages: 100 } });
       const small = Array.from({ length: 1100 }, (_, i) => JSON.stringify({ orderId: i, messageSentTime: '2024-01-01T00:00:00Z', from: 'courier' }));
       const large = Array.from({ length: 8 }, (_, i) => `${i}`.padEnd(3_000_000, 'x'));
@@ -93,7 +77,7 @@ describe('sink --target gcp', () => {
       assert.ok(fake.insertAllCalls.every((c) => c.rows <= 500 && c.bytes < 10 * 1024 * 1024 && c.skipInvalidRows), JSON.stringify(fake.insertAllCalls));
       assert.ok(fake.insertAllCalls.reduce((sum, c) => sum + c.bytes, 0) > 24_000_000, 'the 24 MB of large rows went in several requests');
 
-      const deadLetters = emulatorSubscriber(emulatorHost, project);
+      const deadLetters = emulatorSubscriber(emulator.host, project);
       const received: { data: string; attempts?: string }[] = [];
       while (received.length < 3) {
         const [response] = await deadLetters.pull({ subscription: `projects/${project}/subscriptions/chat-events-dead-letter-inspect`, maxMessages: 10 });
@@ -105,8 +89,6 @@ describe('sink --target gcp', () => {
       await pubsub.close();
       assert.deepEqual(received.map((m) => m.data).sort(), refused);
       assert.ok(received.every((m) => m.attempts === '5'));
-    } finally {
-      fake.stop();
-    }
+    });
   });
 });

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { PubSub } from '@google-cloud/pubsub';
 import { assertCleanError, cli, cliOk } from './support/cli.js';
 import { FakeGoogleApis } from './support/fakeGoogle.js';
+import { emulatorFolder } from './support/folders.js';
 import { anchorPath } from './support/pipeline.js';
 
 // Provisioning on Google Cloud with the real client libraries: Cloud Storage and BigQuery against a
@@ -14,25 +14,13 @@ import { anchorPath } from './support/pipeline.js';
 process.env.METADATA_SERVER_DETECTION = 'none';
 const PROJECT = 'chat-pipeline-test';
 const AGENT = 'serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com';
-const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-gcp-'));
-let emulatorHost: string;
-const workdir = path.join(temp, 'work');
-
-before(async () => {
-  const started = JSON.parse((await cliOk(['emulator', 'start', '--workdir', workdir, '--json'], temp)).stdout);
-  emulatorHost = `${started.host}:${started.port}`;
-});
-after(async () => {
-  await cli(['emulator', 'stop', '--workdir', workdir], temp);
-  rmSync(temp, { recursive: true, force: true });
-});
+const emulator = emulatorFolder('gcp');
+const { dir: temp, workdir } = emulator;
 
 interface Step { resource: string; name: string; status: string; settings?: Record<string, unknown>; detail?: string }
 
 async function provision(endpoint: string, project: string, ...extra: string[]) {
-  const result = await cli(['provision', '--target', 'gcp', '--project', project, '--location', 'EU', '--json', ...extra], temp, {
-    ORCHESTRATOR_STORAGE_ENDPOINT: endpoint, ORCHESTRATOR_BIGQUERY_ENDPOINT: endpoint, ORCHESTRATOR_SERVICEUSAGE_ENDPOINT: endpoint, PUBSUB_EMULATOR_HOST: emulatorHost,
-  });
+  const result = await cli(['provision', '--target', 'gcp', '--project', project, '--location', 'EU', '--json', ...extra], temp, emulator.googleEnv(endpoint));
   return { code: result.code, stderr: result.stderr, steps: result.stdout ? (JSON.parse(result.stdout) as Step[]) : [] };
 }
 
@@ -61,7 +49,7 @@ describe('provision --target gcp', () => {
     for (const name of ['chat-events-to-raw', 'chat-events-dead-letter-inspect']) {
       assert.deepEqual(byName[`Pub/Sub subscription ${name}`].settings?.expirationPolicy, {}, `${name} never expires`);
     }
-    const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: emulatorHost, emulatorMode: true });
+    const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: emulator.host, emulatorMode: true });
     assert.deepEqual((await pubsub.getTopics())[0], [], 'no topic created by --plan');
     await pubsub.close();
   });
@@ -98,7 +86,7 @@ describe('provision --target gcp', () => {
     assert.equal(writes.length, 7, 'nothing else is written through HTTP');
     assert.equal(steps.find((s) => s.resource === 'Pub/Sub service agent')?.status, 'ensured');
 
-    const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: emulatorHost, emulatorMode: true });
+    const pubsub = new PubSub({ projectId: PROJECT, apiEndpoint: emulator.host, emulatorMode: true });
     const [raw] = await pubsub.subscription('chat-events-to-raw').getMetadata();
     assert.equal(raw.topic, `projects/${PROJECT}/topics/chat-events`);
     assert.equal(raw.bigqueryConfig?.table, `${PROJECT}.chat_raw.raw_events`);
@@ -121,7 +109,7 @@ describe('provision --target gcp', () => {
 
   test('drift is reported, never changed: a pull subscription where a BigQuery one belongs, a raw table of another shape', async () => {
     const project = 'chat-pipeline-drift';
-    const pubsub = new PubSub({ projectId: project, apiEndpoint: emulatorHost, emulatorMode: true });
+    const pubsub = new PubSub({ projectId: project, apiEndpoint: emulator.host, emulatorMode: true });
     const [topic] = await pubsub.createTopic('chat-events');
     await topic.createSubscription('chat-events-to-raw');
     const [deadLetterTopic] = await pubsub.createTopic('chat-events-dead-letter');
@@ -210,11 +198,8 @@ describe('transform and assert --target gcp: the dataform run command line', () 
 
 describe('upload and ingest --target gcp', () => {
   test('a resumable upload to the bucket, checked with CRC32C, then streamed from gs:// into the topic', async () => {
-    const fake = new FakeGoogleApis();
-    const endpoint = await fake.start();
-    const env = { ORCHESTRATOR_STORAGE_ENDPOINT: endpoint, ORCHESTRATOR_BIGQUERY_ENDPOINT: endpoint, PUBSUB_EMULATOR_HOST: emulatorHost };
     const project = 'chat-pipeline-upload';
-    try {
+    await emulator.withGoogle(async (fake, env) => {
       fake.buckets.set('chat-pipeline-local-landing', { name: 'chat-pipeline-local-landing', location: 'EU' });
       const file = anchorPath('glovo-sample.ndjson');
       const uploaded = JSON.parse((await cliOk(['upload', file, '--target', 'gcp', '--project', project, '--json'], temp, env)).stdout);
@@ -224,7 +209,7 @@ describe('upload and ingest --target gcp', () => {
       assert.ok(start, 'a resumable upload session was opened');
       assert.ok(fake.requests.some((r) => r.method === 'PUT' && r.path.startsWith('/upload/')), 'the bytes were sent to the session');
 
-      const pubsub = new PubSub({ projectId: project, apiEndpoint: emulatorHost, emulatorMode: true });
+      const pubsub = new PubSub({ projectId: project, apiEndpoint: emulator.host, emulatorMode: true });
       const [topic] = await pubsub.createTopic('chat-events');
       const [subscription] = await topic.createSubscription('check-ingest');
       const summary = JSON.parse((await cliOk(['ingest', '--target', 'gcp', '--project', project, '--input', uploaded.uri, '--json'], temp, env)).stdout);
@@ -236,22 +221,17 @@ describe('upload and ingest --target gcp', () => {
       await subscription.close();
       await pubsub.close();
       assert.deepEqual(received.map((r) => r.data).sort(), readFileSync(file, 'utf8').trim().split('\n').sort());
-    } finally {
-      fake.stop();
-    }
+    });
   });
 });
 
 describe('sink --target gcp (pull landing)', () => {
   test('drains the pull subscription into the raw table with insertAll, insert ids from message ids', async () => {
-    const fake = new FakeGoogleApis();
-    const endpoint = await fake.start();
-    const env = { ORCHESTRATOR_STORAGE_ENDPOINT: endpoint, ORCHESTRATOR_BIGQUERY_ENDPOINT: endpoint, PUBSUB_EMULATOR_HOST: emulatorHost };
     const project = 'chat-pipeline-pull';
-    try {
+    await emulator.withGoogle(async (fake, env) => {
       const steps = JSON.parse((await cliOk(['provision', '--target', 'gcp', '--project', project, '--landing', 'pull', '--json'], temp, env)).stdout) as Step[];
       assert.ok(!steps.some((s) => s.resource === 'IAM on BigQuery table'), 'no table grant for the Pub/Sub agent with pull landing');
-      const pubsub = new PubSub({ projectId: project, apiEndpoint: emulatorHost, emulatorMode: true });
+      const pubsub = new PubSub({ projectId: project, apiEndpoint: emulator.host, emulatorMode: true });
       const [metadata] = await pubsub.subscription('chat-events-to-raw').getMetadata();
       await pubsub.close();
       assert.ok(!metadata.bigqueryConfig?.table, 'a pull subscription');
@@ -274,15 +254,13 @@ describe('sink --target gcp (pull landing)', () => {
       assert.deepEqual(status.raw, { rows: 6, lastModified: new Date(1700000000000).toISOString() });
       assert.equal(status.subscriptions['chat-events-to-raw'].kind, 'pull');
       assert.equal(status.lastModelRun.exists, false);
-      const other = new PubSub({ projectId: 'chat-pipeline-bqsub', apiEndpoint: emulatorHost, emulatorMode: true });
+      const other = new PubSub({ projectId: 'chat-pipeline-bqsub', apiEndpoint: emulator.host, emulatorMode: true });
       const [otherTopic] = await other.createTopic('chat-events');
       await otherTopic.createSubscription('chat-events-to-raw', { bigqueryConfig: { table: 'chat-pipeline-bqsub.chat_raw.raw_events', writeMetadata: true } });
       await other.close();
       const again = await cli(['sink', '--target', 'gcp', '--project', 'chat-pipeline-bqsub', '--until-idle', '--idle-seconds', '1'], temp, env);
       assert.equal(again.code, 1);
       assert.match(again.stderr, /is a BigQuery subscription: it lands rows by itself/);
-    } finally {
-      fake.stop();
-    }
+    });
   });
 });

@@ -1,29 +1,19 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { loadProjectConfig, PACKAGE_ROOT, resolveWorkdir } from '../orchestrator/config.js';
 import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { assertCleanError, cli, cliOk, spawnCli } from './support/cli.js';
 import { message } from './support/fixtures.js';
+import { testFolder } from './support/folders.js';
 import { anchorPath, fileDeliveries } from './support/pipeline.js';
 import { lockPid, waitFor } from './support/wait.js';
 import { expectedResult, type SpecRow } from './support/reference.js';
 
 // Everything here runs on the real Pub/Sub emulator, started and stopped by the commands under test.
-const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-streaming-'));
+const { dir: temp, newWorkdir } = testFolder('streaming');
 const project = loadProjectConfig(PACKAGE_ROOT);
-const workdirs: string[] = [];
-function newWorkdir(): string {
-  const dir = path.join(temp, `work-${workdirs.length}`);
-  workdirs.push(dir);
-  return dir;
-}
-after(async () => {
-  for (const dir of workdirs) await cli(['emulator', 'stop', '--workdir', dir], temp);
-  rmSync(temp, { recursive: true, force: true });
-});
 
 async function exported(workdir: string): Promise<SpecRow[]> {
   const { stdout } = await cliOk(['export', 'customer_courier_conversations', '--workdir', workdir], temp);
