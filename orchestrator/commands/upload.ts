@@ -15,7 +15,7 @@ export const uploadCommand: CommandModule<object, UploadArgs> = {
   command: 'upload <file>',
   describe: "Put a source file in the pipeline's bucket (locally: a folder in the work directory)",
   builder: (yargs) =>
-    withTargetOptions(withCommonOptions(yargs))
+    withTargetOptions(withCommonOptions(yargs, { warehouse: false }))
       .positional('file', { type: 'string', demandOption: true })
       .option('object', { type: 'string', describe: 'Object name in the bucket (default: the file name)' }),
   handler: async (args) => {
