@@ -98,6 +98,8 @@ describe('end to end through Pub/Sub: file -> topic -> raw table -> models', () 
     const second = JSON.parse((await cliOk(['up', '--input', orders, '--workdir', workdir, '--json'], temp)).stdout);
     const ccc = second.transform.actions.find((a: { name: string }) => a.name.endsWith('.customer_courier_conversations'));
     assert.equal(ccc.mode, 'merged');
+    // Every one of the 490 conversations gets its city, and no order event makes a conversation.
+    assert.deepEqual([ccc.inserted, ccc.updated, ccc.rowsInTable], [0, 490, 490]);
     assert.deepEqual(await exported(workdir), (await expectedFor(messages, orders)).rows);
   });
 
@@ -113,7 +115,7 @@ describe('end to end through Pub/Sub: file -> topic -> raw table -> models', () 
     const bad = JSON.parse((await cliOk(['up', '--input', ndjson, '--workdir', workdir, '--json'], temp)).stdout);
     assert.equal(bad.publish.published, 9);
     assert.equal(bad.publish.notJson, 2);
-    assert.equal(bad.rejects, 3);
+    assert.equal(bad.rejectsInTotal, 3);
     assert.deepEqual(await exported(workdir), (await expectedFor(file, ndjson)).rows);
     const rejects = JSON.parse((await cliOk(['query', 'SELECT reason, position, source_uri FROM chat_models.rejected_events ORDER BY position', '--workdir', workdir, '--json'], temp)).stdout);
     assert.deepEqual(rejects, [
@@ -205,9 +207,9 @@ describe('generate and ingest options', () => {
     const workdir = newWorkdir();
     const up = JSON.parse((await cliOk(['up', '--input', file, '--workdir', workdir, '--json'], temp)).stdout);
     const expected = await expectedFor(file);
-    assert.ok(up.rejects >= 1 && up.rejects <= summary.badLines);
-    assert.equal(up.rejects, expected.rejected);
-    assert.equal(up.tables.customer_courier_conversations, 500);
+    assert.ok(up.rejectsInTotal >= 1 && up.rejectsInTotal <= summary.badLines);
+    assert.equal(up.rejectsInTotal, expected.rejected);
+    assert.equal(up.rowsInTotal.customer_courier_conversations, 500);
     assert.deepEqual(await exported(workdir), expected.rows);
   });
 
