@@ -196,6 +196,18 @@ describe('generate and ingest options', () => {
     assert.equal(events[firstOrderIndex - 1].orderId, events[firstOrderIndex].orderId, 'the order event follows the first message');
     const times = messages.map((m) => Date.parse(m.messageSentTime));
     assert.ok(times.every((t, i) => i === 0 || t >= times[i - 1]), 'events are written in time order');
+
+    // Order ids: two seeds never share one, and --first-conversation continues a seed's earlier file.
+    const d = path.join(temp, 'd.ndjson');
+    const more = JSON.parse((await cliOk(['generate', '--conversations', '300', '--seed', '5', '--first-conversation', '300', '--output', d, '--json'], temp)).stdout);
+    const orderIds = (file: string) => new Set(readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line).orderId as number));
+    const [ofA, ofC, ofD] = [orderIds(a), orderIds(c), orderIds(d)];
+    assert.deepEqual([...ofA].filter((id) => ofC.has(id)), [], 'seeds 5 and 6 share no order id');
+    assert.equal(Math.min(...ofD), more.orderIds.first);
+    assert.ok(Math.min(...ofD) > Math.max(...ofA) && Math.max(...ofD) === more.orderIds.last, 'the second file continues the first');
+    assert.deepEqual([summary.orderIds.first, summary.orderIds.last], [Math.min(...ofA), Math.max(...ofA)]);
+    const big = await cli(['generate', '--conversations', '1', '--seed', '1000000', '--output', d], temp);
+    assertCleanError(big, /--seed must be a whole number from 0 to 999999/);
   });
 
   test('generated dirt: duplicates, late events and bad lines', async () => {

@@ -15,10 +15,10 @@ interface IngestArgs extends CommonArgs, TargetArgs {
   'replay-speed'?: number;
 }
 
-/** One line on what a publish did this run. */
+/** What a publish did (this run's counts). */
 export function describePublish(summary: PublishSummary & { source: string }): string {
   const rate = summary.seconds > 0 ? Math.round(summary.published / summary.seconds) : summary.published;
-  return `this run: published ${formatCount(summary.published)} of ${formatCount(summary.records)} records from ${summary.source} ` +
+  return `published ${formatCount(summary.published)} of ${formatCount(summary.records)} records from ${summary.source} ` +
     `(${formatBytes(summary.bytes)}; ${formatCount(summary.notJson)} not JSON, ${formatCount(summary.tooLarge)} too large) ` +
     `in ${formatSeconds(summary.seconds)}, ${formatCount(rate)} records/s`;
 }
@@ -62,7 +62,7 @@ export const ingestCommand: CommandModule<object, IngestArgs> = {
     }
     progress?.done();
     if (json) printJson(summary);
-    else print(describePublish(summary));
+    else print(`this run: ${describePublish(summary)}`);
     failIfUnpublished(summary);
     if (signal.aborted) throw new UserError(`interrupted after ${summary.published} events: the rest of ${args.input} was not published`, 130);
   },

@@ -25,10 +25,12 @@ const TABLE_NOTES: Record<string, string> = {
 function render(summary: UpSummary): string {
   const { publish, sink, transform, assertions } = summary;
   const lines = [
-    describePublish(publish),
-    `this run: landed ${formatCount(sink.rows)} messages in the raw table in ${formatSeconds(sink.seconds)}${recycled(sink)}`,
-    transform.ok ? runTotals(transform) : renderRunSummary(transform),
-    `this run: assertions ${formatCount(assertions.passed)} passed, ${formatCount(assertions.failed)} failed`,
+    'this run:',
+    `  ${describePublish(publish)}`,
+    `  landed ${formatCount(sink.rows)} messages in the raw table in ${formatSeconds(sink.seconds)}${recycled(sink)}`,
+    `  models: ${runTotals(transform)}`,
+    `  assertions: ${formatCount(assertions.passed)} passed, ${formatCount(assertions.failed)} failed`,
+    ...(transform.ok ? [] : ['', renderRunSummary(transform)]),
     '',
     'in total, after this run:',
     textTable(['table', 'rows'], Object.entries(summary.tables).map(([table, rows]) => ({

@@ -20,11 +20,11 @@ export function actionLine(result: ActionResult): string {
   return `${result.status.padEnd(7)} ${shortName(result.name)} (${result.kind}, ${formatSeconds(result.seconds)}): ${detail}`;
 }
 
-/** `this run: N actions: ... ok, ... failed, ... skipped; rows inserted and updated; timings`. */
+/** A run's totals: actions ok, failed and skipped; rows inserted and updated; timings. */
 export function runTotals(summary: TransformSummary): string {
   const count = (status: ActionResult['status']) => summary.actions.filter((a) => a.status === status).length;
   const sum = (key: 'inserted' | 'updated') => summary.actions.reduce((total, a) => total + (a.kind === 'incremental' || a.kind === 'table' ? (a[key] ?? 0) : 0), 0);
-  return `this run: ${summary.actions.length} actions (${count('ok')} ok, ${count('failed')} failed, ${count('skipped')} skipped), ` +
+  return `${summary.actions.length} actions (${count('ok')} ok, ${count('failed')} failed, ${count('skipped')} skipped), ` +
     `${formatCount(sum('inserted'))} rows inserted and ${formatCount(sum('updated'))} updated across the tables, ` +
     `in ${formatSeconds(summary.seconds)} (compile ${formatSeconds(summary.compileSeconds)})`;
 }
@@ -36,7 +36,7 @@ export function renderRunSummary(summary: TransformSummary): string {
     action: shortName(a.name), type: a.kind, status: a.status, 'this run': a.status === 'ok' ? changes(a) : '',
     'rows in total': isTable(a) && a.rows !== undefined ? formatCount(a.rows) : '', seconds: formatSeconds(a.seconds),
   }));
-  const lines = [textTable(['action', 'type', 'status', 'this run', 'rows in total', 'seconds'], rows), '', runTotals(summary)];
+  const lines = [textTable(['action', 'type', 'status', 'this run', 'rows in total', 'seconds'], rows), '', `this run: ${runTotals(summary)}`];
   for (const a of summary.actions.filter((r) => r.reported && (r.rows ?? 0) > 0)) lines.push(`reported (not a failure): ${shortName(a.name)} has ${formatCount(a.rows ?? 0)} row(s)`);
   for (const a of summary.actions.filter((r) => r.status !== 'ok')) {
     lines.push(`${a.status.toUpperCase()}: ${shortName(a.name)}: ${a.error}`);
