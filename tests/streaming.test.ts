@@ -207,7 +207,8 @@ describe('generate and ingest options', () => {
     assert.ok(Math.min(...ofD) > Math.max(...ofA) && Math.max(...ofD) === more.orderIds.last, 'the second file continues the first');
     assert.deepEqual([summary.orderIds.first, summary.orderIds.last], [Math.min(...ofA), Math.max(...ofA)]);
     const big = await cli(['generate', '--conversations', '1', '--seed', '1000000', '--output', d], temp);
-    assertCleanError(big, /--seed must be a whole number from 0 to 999999/);
+    assertCleanError(big, /--seed must be a whole number from 0 to 999999, got 1000000/);
+    assert.equal(big.code, 2, 'a bad flag value');
   });
 
   test('generated dirt: duplicates, late events and bad lines', async () => {

@@ -15,10 +15,12 @@ export interface CommonArgs {
 
 const shown = (value: number) => (Number.isNaN(value) ? 'a value that is not a number' : String(value));
 
-/** yargs coerce for a count or an index: a whole number no smaller than `min`. */
-export function wholeNumber(flag: string, min: number) {
+/** yargs coerce for a count or an index: a whole number no smaller than `min` (and no larger than `max`). */
+export function wholeNumber(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: number): number => {
-    if (!Number.isSafeInteger(value) || value < min) throw new UserError(`--${flag} must be a whole number >= ${min}, got ${shown(value)}`);
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new UserError(`--${flag} must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}, got ${shown(value)}`);
+    }
     return value;
   };
 }

@@ -23,7 +23,7 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
     yargs
       .option('conversations', { type: 'number', demandOption: true, coerce: wholeNumber('conversations', 1), describe: 'Conversations to generate (2-5 messages and one order event each)' })
       .option('seed', {
-        type: 'number', default: 1, coerce: wholeNumber('seed', 0),
+        type: 'number', default: 1, coerce: wholeNumber('seed', 0, MAX_SEED),
         describe: `Random seed, 0 to ${MAX_SEED}: the same seed gives the same file, and two seeds never share an order id`,
       })
       .option('start', { type: 'string', default: '2024-02-01T10:00:00Z', describe: 'Time of the first message' })
