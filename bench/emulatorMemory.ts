@@ -70,7 +70,7 @@ export async function runEmulatorMemoryBench(): Promise<void> {
     }
     const code = await exited;
     const seconds = (performance.now() - started) / 1000;
-    const summary = code === 0 ? (JSON.parse(stdout) as { publish: { published: number }; sink: { rows: number; seconds: number }; tables: Record<string, number> }) : undefined;
+    const summary = code === 0 ? (JSON.parse(stdout) as { publish: { published: number }; sink: { rows: number; seconds: number }; rowsInTotal: Record<string, number> }) : undefined;
     const every = Math.max(1, Math.ceil(heapSamples.length / 12));
     const results: Record<string, string | number> = {
       java_opts: javaOpts,
@@ -78,8 +78,8 @@ export async function runEmulatorMemoryBench(): Promise<void> {
       up_seconds: seconds.toFixed(1),
       events_published: summary?.publish.published ?? '-',
       rows_landed: summary?.sink.rows ?? '-',
-      distinct_events: summary?.tables.stg_events ?? '-',
-      final_rows: summary?.tables.customer_courier_conversations ?? '-',
+      distinct_events: summary?.rowsInTotal.stg_events ?? '-',
+      final_rows: summary?.rowsInTotal.customer_courier_conversations ?? '-',
       emulator_peak_rss_mb: peaks.emulatorRssMb,
       emulator_peak_heap_used_mb: heapSamples.length ? peaks.emulatorHeapMb : 'no jcmd',
       emulator_heap_used_mb_samples: heapSamples.filter((_, i) => i % every === 0).join(' '),

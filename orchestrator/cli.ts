@@ -1,4 +1,5 @@
-import yargs from 'yargs';
+import { createRequire } from 'node:module';
+import type { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError, errorMessage } from './errors.js';
 import { checkCommand } from './commands/check.js';
@@ -30,6 +31,16 @@ function fail(error: unknown): never {
 }
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';
+
+// yargs' CommonJS build, on purpose: its ES module build lays help out with a wrap that cuts words
+// at the column limit (yargs/yargs#2112, fixed in yargs 18 only); the CommonJS one wraps at spaces.
+const yargs = createRequire(import.meta.url)('yargs/yargs') as (args: string[]) => Argv;
+
+/** Help as wide as the terminal (capped for reading); piped, $COLUMNS if set, else 80. */
+function helpWidth(): number {
+  const columns = process.stdout.isTTY ? process.stdout.columns : Number(process.env.COLUMNS);
+  return Number.isInteger(columns) && columns > 0 ? Math.min(columns, 120) : 80;
+}
 
 // A reader that stops early (`| head`) closes the pipe: like any Unix filter, the command then ends
 // quietly with success instead of an EPIPE stack trace.
@@ -65,8 +76,7 @@ try {
     .fail((message, error: Error | undefined) => fail(error && error.name !== 'YError' ? error : new UserError(`${message} (see --help)`, 2)))
     .help()
     .version(false)
-    // stdout has columns only when it is a terminal.
-    .wrap(process.stdout.isTTY ? Math.min(110, process.stdout.columns) : 110)
+    .wrap(helpWidth())
     .parseAsync();
 } catch (error) {
   fail(error);

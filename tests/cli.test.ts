@@ -24,7 +24,7 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
     assert.equal(summary.ok, true);
     assert.equal(typeof summary.seconds, 'number');
     const ccc = summary.actions.find((a: { name: string }) => a.name.endsWith('.customer_courier_conversations'));
-    assert.deepEqual([ccc.kind, ccc.status, ccc.mode, ccc.rows], ['incremental', 'ok', 'created', 400]);
+    assert.deepEqual([ccc.kind, ccc.status, ccc.mode, ccc.inserted, ccc.updated, ccc.rowsInTable], ['incremental', 'ok', 'created', 400, 0, 400]);
     assert.match(transform.stderr, /ok\s+chat_models\.customer_courier_conversations/, 'progress on stderr');
 
     const exported = await cli(['export', 'customer_courier_conversations', '--workdir', workdir]);
@@ -55,6 +55,20 @@ describe('orchestrator CLI, as a newcomer uses it', () => {
     const table = await cli(['query', 'SELECT city_code, conversations FROM chat_models.response_times_by_city ORDER BY city_code LIMIT 2', '--workdir', workdir]);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^city_code\s+conversations\n-+\s+-+\n/);
+
+    // The same file again: every event and order is already there, so the models update, never add.
+    const reload = await cli(['load', anchorPath('seed-conversations.json'), '--workdir', workdir]);
+    assert.equal(reload.code, 0, reload.stderr);
+    assert.match(reload.stdout, /^this run: loaded 1,801 records .* in \d[\d.,]* m?s\nin total: 3,602 rows in chat_raw\.raw_events\n$/);
+    const again = await cli(['transform', '--workdir', workdir]);
+    assert.equal(again.code, 0, again.stderr);
+    const row = (name: string) => again.stdout.split('\n').find((line) => line.startsWith(`chat_models.${name} `))?.split(/\s{2,}/);
+    // action, type, status, this run, rows in total, seconds
+    assert.deepEqual(row('customer_courier_conversations')?.slice(0, 5), ['chat_models.customer_courier_conversations', 'incremental', 'ok', '0 inserted, 400 updated', '400']);
+    assert.deepEqual(row('stg_events')?.slice(3, 5), ['0 inserted, 1,801 updated', '1,801']);
+    assert.match(again.stdout, /^this run: 19 actions \(19 ok, 0 failed, 0 skipped\), [\d,]+ rows inserted and [\d,]+ updated across the tables, in \d[\d.,]* m?s \(compile \d[\d.,]* m?s\)$/m);
+    assert.match(again.stderr, /^ok {6}chat_models\.customer_courier_conversations \(incremental, \d[\d.,]* m?s\): 0 inserted, 400 updated$/m);
+    assert.doesNotMatch(again.stdout + again.stderr, /\d\.\d{4}/, 'no unrounded numbers');
   });
 
   test('selection: --actions with --include-deps runs just that part of the graph; assert runs assertions only', async () => {

@@ -166,7 +166,7 @@ describe('commands on one work directory at once', () => {
     assert.deepEqual(emulatorPids(dir), []);
     const summary = JSON.parse((await cliOk(['up', '--workdir', dir, '--json'], temp)).stdout);
     assert.equal(summary.emulatorStarted, true, 'the stale lock of the killed up was taken over');
-    assert.equal(summary.tables.customer_courier_conversations, 400);
+    assert.equal(summary.rowsInTotal.customer_courier_conversations, 400);
     assert.deepEqual(emulatorPids(dir), []);
   });
 

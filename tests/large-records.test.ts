@@ -56,7 +56,7 @@ describe('records up to and over Pub/Sub\'s message limit', () => {
     assert.equal(summary.publish.records, records.length);
     assert.equal(summary.publish.published, records.length, 'the oversized record is published as its small stand-in');
     assert.equal(summary.publish.tooLarge, 1);
-    assert.equal(summary.rejects, 1);
+    assert.equal(summary.rejectsInTotal, 1);
     await assertWarehouse(workdir, 'gs://chat-pipeline-local-landing/large.ndjson');
   });
 

@@ -88,6 +88,8 @@ describe('end to end through Pub/Sub: file -> topic -> raw table -> models', () 
     const second = JSON.parse((await cliOk(['up', '--input', orders, '--workdir', workdir, '--json'], temp)).stdout);
     const ccc = second.transform.actions.find((a: { name: string }) => a.name.endsWith('.customer_courier_conversations'));
     assert.equal(ccc.mode, 'merged');
+    // Every one of the 490 conversations gets its city, and no order event makes a conversation.
+    assert.deepEqual([ccc.inserted, ccc.updated, ccc.rowsInTable], [0, 490, 490]);
     assert.deepEqual(await exported(workdir), (await expectedFor(messages, orders)).rows);
   });
 
@@ -103,7 +105,7 @@ describe('end to end through Pub/Sub: file -> topic -> raw table -> models', () 
     const bad = JSON.parse((await cliOk(['up', '--input', ndjson, '--workdir', workdir, '--json'], temp)).stdout);
     assert.equal(bad.publish.published, 9);
     assert.equal(bad.publish.notJson, 2);
-    assert.equal(bad.rejects, 3);
+    assert.equal(bad.rejectsInTotal, 3);
     assert.deepEqual(await exported(workdir), (await expectedFor(file, ndjson)).rows);
     const rejects = JSON.parse((await cliOk(['query', 'SELECT reason, position, source_uri FROM chat_models.rejected_events ORDER BY position', '--workdir', workdir, '--json'], temp)).stdout);
     assert.deepEqual(rejects, [
@@ -184,6 +186,19 @@ describe('generate and ingest options', () => {
     assert.equal(events[firstOrderIndex - 1].orderId, events[firstOrderIndex].orderId, 'the order event follows the first message');
     const times = messages.map((m) => Date.parse(m.messageSentTime));
     assert.ok(times.every((t, i) => i === 0 || t >= times[i - 1]), 'events are written in time order');
+
+    // Order ids: two seeds never share one, and --first-conversation continues a seed's earlier file.
+    const d = path.join(temp, 'd.ndjson');
+    const more = JSON.parse((await cliOk(['generate', '--conversations', '300', '--seed', '5', '--first-conversation', '300', '--output', d, '--json'], temp)).stdout);
+    const orderIds = (file: string) => new Set(readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line).orderId as number));
+    const [ofA, ofC, ofD] = [orderIds(a), orderIds(c), orderIds(d)];
+    assert.deepEqual([...ofA].filter((id) => ofC.has(id)), [], 'seeds 5 and 6 share no order id');
+    assert.equal(Math.min(...ofD), more.orderIds.first);
+    assert.ok(Math.min(...ofD) > Math.max(...ofA) && Math.max(...ofD) === more.orderIds.last, 'the second file continues the first');
+    assert.deepEqual([summary.orderIds.first, summary.orderIds.last], [Math.min(...ofA), Math.max(...ofA)]);
+    const big = await cli(['generate', '--conversations', '1', '--seed', '1000000', '--output', d], temp);
+    assertCleanError(big, /--seed must be a whole number from 0 to 999999, got 1000000/);
+    assert.equal(big.code, 2, 'a bad flag value');
   });
 
   test('generated dirt: duplicates, late events and bad lines', async () => {
@@ -195,9 +210,9 @@ describe('generate and ingest options', () => {
     const workdir = newWorkdir();
     const up = JSON.parse((await cliOk(['up', '--input', file, '--workdir', workdir, '--json'], temp)).stdout);
     const expected = await expectedFor(file);
-    assert.ok(up.rejects >= 1 && up.rejects <= summary.badLines);
-    assert.equal(up.rejects, expected.rejected);
-    assert.equal(up.tables.customer_courier_conversations, 500);
+    assert.ok(up.rejectsInTotal >= 1 && up.rejectsInTotal <= summary.badLines);
+    assert.equal(up.rejectsInTotal, expected.rejected);
+    assert.equal(up.rowsInTotal.customer_courier_conversations, 500);
     assert.deepEqual(await exported(workdir), expected.rows);
   });
 

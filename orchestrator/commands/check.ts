@@ -6,8 +6,8 @@ import { ZetaSqlServer } from '../bigquery/zetasql.js';
 import { compileProject } from '../dataform/compile.js';
 import { UserError } from '../errors.js';
 import { targetKey } from '../identifiers.js';
-import { textTable } from '../output/format.js';
-import { type CommonArgs, type Context, contextOf, log, parseVars, positiveNumber, print, printJson, shortName, withCommonOptions, withVarsOption } from './common.js';
+import { shortName, textTable } from '../output/format.js';
+import { type CommonArgs, type Context, contextOf, log, parseVars, positiveNumber, print, printJson, withCommonOptions, withVarsOption } from './common.js';
 
 interface CheckArgs extends CommonArgs {
   vars?: string[];

@@ -8,17 +8,19 @@ import { MEMORY_ENV, parseMemorySize } from '../warehouse/memory.js';
 
 export interface CommonArgs {
   workdir: string;
-  'project-dir': string;
+  'project-dir'?: string;
   json: boolean;
   memory?: string;
 }
 
 const shown = (value: number) => (Number.isNaN(value) ? 'a value that is not a number' : String(value));
 
-/** yargs coerce for a count or an index: a whole number no smaller than `min`. */
-export function wholeNumber(flag: string, min: number) {
+/** yargs coerce for a count or an index: a whole number no smaller than `min` (and no larger than `max`). */
+export function wholeNumber(flag: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: number): number => {
-    if (!Number.isSafeInteger(value) || value < min) throw new UserError(`--${flag} must be a whole number >= ${min}, got ${shown(value)}`);
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new UserError(`--${flag} must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}, got ${shown(value)}`);
+    }
     return value;
   };
 }
@@ -39,25 +41,39 @@ export function share(flag: string) {
   };
 }
 
-export function withCommonOptions<T>(yargs: Argv<T>): Argv<T & CommonArgs> {
-  return yargs
+export interface CommonOptionsFor {
+  /** The command opens the DuckDB warehouse: it takes --memory. */
+  warehouse?: boolean;
+  /** The command reads the Dataform project (dataform.json): it takes --project-dir. */
+  project?: boolean;
+}
+
+/** --workdir and --json, plus --project-dir and --memory for the commands that read the project and open the warehouse. */
+export function withCommonOptions<T>(yargs: Argv<T>, uses: CommonOptionsFor = {}): Argv<T & CommonArgs> {
+  let common = yargs
     .option('workdir', {
       type: 'string',
       default: '.orchestrator',
       describe: 'Folder holding local state (DuckDB warehouse, emulator pid, bucket folder)',
     })
-    .option('project-dir', {
+    .option('json', { type: 'boolean', default: false, describe: 'Print structured JSON on stdout' });
+  if (uses.project ?? true) {
+    common = common.option('project-dir', {
       type: 'string',
       default: PACKAGE_ROOT,
       defaultDescription: 'this repository',
       describe: 'The Dataform project (folder with dataform.json)',
-    })
-    .option('json', { type: 'boolean', default: false, describe: 'Print structured JSON on stdout' })
-    .option('memory', {
+    });
+  }
+  if (uses.warehouse ?? true) {
+    common = common.option('memory', {
       type: 'string',
       describe: `Memory DuckDB may use before it spills to the work directory, e.g. 4GB (same as $${MEMORY_ENV}; default: half the machine's memory or cgroup limit)`,
       coerce: (value: string) => parseMemorySize(value, '--memory'),
     });
+  }
+  // --project-dir and --memory are optional in CommonArgs: contextOf defaults what a command leaves out.
+  return common;
 }
 
 export interface Context {
@@ -83,7 +99,7 @@ export function contextOf(args: CommonArgs): Context {
   // --memory is the environment variable for one command: every warehouse the command opens (up
   // opens several, check --cost opens copies) reads it from there.
   if (args.memory) process.env[MEMORY_ENV] = args.memory;
-  return { project: loadProjectConfig(args['project-dir']), workdir, json: args.json };
+  return { project: loadProjectConfig(args['project-dir'] ?? PACKAGE_ROOT), workdir, json: args.json };
 }
 
 /**
@@ -132,20 +148,48 @@ export function printJson(value: unknown): void {
   print(JSON.stringify(value, null, 2));
 }
 
-export const shortName = (fullName: string) => fullName.split('.').slice(1).join('.');
-
 export interface TargetArgs extends GcpOptions {
   target: 'local' | 'gcp';
 }
 
-/** --target and the Google Cloud settings, shared by the commands that can run on either. */
+/** --target and the Google Cloud settings every command on either target reads. */
 export function withTargetOptions<T>(yargs: Argv<T>): Argv<T & TargetArgs> {
   return yargs
     .option('target', { choices: ['local', 'gcp'] as const, default: 'local' as const, describe: 'Run locally (emulator, DuckDB) or on Google Cloud' })
-    .option('project', { type: 'string', describe: 'Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)' })
-    .option('location', { type: 'string', describe: "BigQuery and bucket location (default: dataform.json's defaultLocation)" })
-    .option('project-number', { type: 'string', describe: 'Project number, for the Pub/Sub service agent (default: looked up)' })
-    .option('partition-expiration-days', { type: 'number', coerce: wholeNumber('partition-expiration-days', 1), describe: 'Delete raw partitions older than this (default 400: BigQuery allows 10,000 hourly partitions)' })
-    .option('landing', { choices: ['bigquery', 'pull'], describe: "How raw rows land on Google Cloud: a BigQuery subscription, or a pull subscription that 'sink --target gcp' drains" })
-    .option('config', { type: 'string', describe: 'JSON file with projectId, location, projectNumber, rawPartitionExpirationDays, landing' });
+    .option('project', { type: 'string', describe: 'With --target gcp: the Google Cloud project (default: $GOOGLE_CLOUD_PROJECT)' })
+    .option('location', { type: 'string', describe: "With --target gcp: BigQuery and bucket location (default: dataform.json's defaultLocation)" })
+    .option('config', {
+      type: 'string',
+      describe: 'With --target gcp: JSON file with projectId and location (and the settings provision reads: projectNumber, rawPartitionExpirationDays, landing, subscriptionServiceAccount)',
+    });
+}
+
+/** The settings only provisioning reads: how the raw table is fed, kept and granted to. */
+export function withProvisioningOptions<T>(yargs: Argv<T>): Argv<T> {
+  return yargs
+    .option('project-number', { type: 'string', describe: 'With --target gcp: the project number, for the Pub/Sub service agent (default: looked up)' })
+    .option('partition-expiration-days', {
+      type: 'number', coerce: wholeNumber('partition-expiration-days', 1),
+      describe: 'With --target gcp: delete raw partitions older than this (default 400: BigQuery allows 10,000 hourly partitions)',
+    })
+    .option('landing', { choices: ['bigquery', 'pull'], describe: "With --target gcp: how raw rows land, a BigQuery subscription or a pull subscription that 'sink --target gcp' drains" })
+    .option('subscription-service-account', {
+      type: 'string',
+      describe: 'With --target gcp: the service account the BigQuery subscription writes the raw table as (default: the shared Pub/Sub service agent)',
+    });
+}
+
+/**
+ * An AbortSignal that SIGINT (and the other signals given) abort, after saying what happens next:
+ * long commands stop after the work in hand instead of dying mid-write.
+ */
+export function abortOnInterrupt(message: string, signals: NodeJS.Signals[] = ['SIGINT']): AbortSignal {
+  const controller = new AbortController();
+  for (const signal of signals) {
+    process.once(signal, () => {
+      if (!controller.signal.aborted) log(message);
+      controller.abort();
+    });
+  }
+  return controller.signal;
 }

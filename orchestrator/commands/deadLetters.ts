@@ -30,7 +30,7 @@ export const deadLettersCommand: CommandModule<object, DeadLettersArgs> = {
   command: 'dead-letters <action>',
   describe: 'List the messages waiting on the dead-letter topic (acknowledging nothing), or replay them to the main topic',
   builder: (yargs) =>
-    withTargetOptions(withCommonOptions(yargs))
+    withTargetOptions(withCommonOptions(yargs, { warehouse: false }))
       .positional('action', { choices: ['list', 'replay'] as const, demandOption: true, describe: 'list: show them; replay: republish each to the main topic, then acknowledge it' })
       .option('limit', { type: 'number', default: 100, describe: 'At most this many messages' })
       .option('data-bytes', { type: 'number', default: 120, describe: 'list: show this many bytes of each message\'s data' }),

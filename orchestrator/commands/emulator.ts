@@ -11,7 +11,7 @@ export const emulatorCommand: CommandModule<object, EmulatorArgs> = {
   command: 'emulator <action>',
   describe: 'Start, stop or check the Pub/Sub emulator owned by the work directory',
   builder: (yargs) =>
-    withCommonOptions(yargs).positional('action', { choices: ['start', 'stop', 'status'] as const, demandOption: true }),
+    withCommonOptions(yargs, { warehouse: false, project: false }).positional('action', { choices: ['start', 'stop', 'status'] as const, demandOption: true }),
   handler: async (args) => {
     const { workdir, json } = contextOf(args);
     if (args.action === 'start') {

@@ -7,6 +7,7 @@ import { CONVERSATION_COLUMNS, FINAL_TABLE } from '../contract.js';
 import { csvLine, ndjsonLine } from '../output/format.js';
 import { openSandboxedWarehouse } from '../warehouse/local.js';
 import type { Row } from '../warehouse/warehouse.js';
+import { formatCount } from '../output/numbers.js';
 import { type CommonArgs, contextOf, log, withCommonOptions } from './common.js';
 
 interface ExportArgs extends CommonArgs {
@@ -70,7 +71,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
         if ((error as NodeJS.ErrnoException).syscall) throw new UserError(`cannot write ${args.output}: ${errorMessage(error).replace(/, \w+ '.*'$/, '')}`);
         throw error;
       }
-      log(`wrote ${count} rows of ${target.schema}.${target.name} to ${args.output}`);
+      log(`wrote ${formatCount(count)} rows of ${target.schema}.${target.name} to ${args.output}`);
     } finally {
       await warehouse.close();
     }

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { generateEvents } from '../generate/generator.js';
+import { MAX_SEED, generateEvents } from '../generate/generator.js';
+import { formatBytes, formatCount } from '../output/numbers.js';
 import { Progress } from '../output/progress.js';
 import { print, printJson, share, wholeNumber } from './common.js';
 
@@ -21,13 +22,16 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
   builder: (yargs) =>
     yargs
       .option('conversations', { type: 'number', demandOption: true, coerce: wholeNumber('conversations', 1), describe: 'Conversations to generate (2-5 messages and one order event each)' })
-      .option('seed', { type: 'number', default: 1, coerce: wholeNumber('seed', 0), describe: 'Random seed: the same seed gives the same file' })
+      .option('seed', {
+        type: 'number', default: 1, coerce: wholeNumber('seed', 0, MAX_SEED),
+        describe: `Random seed, 0 to ${MAX_SEED}: the same seed gives the same file, and two seeds never share an order id`,
+      })
       .option('start', { type: 'string', default: '2024-02-01T10:00:00Z', describe: 'Time of the first message' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'File to write' })
       .option('duplicates', { type: 'number', default: 0, coerce: share('duplicates'), describe: 'Share of events repeated later with keys reordered (0-1)' })
       .option('late', { type: 'number', default: 0, coerce: share('late'), describe: 'Share of events written 10-60 minutes late (0-1)' })
       .option('bad-lines', { type: 'number', default: 0, coerce: share('bad-lines'), describe: 'Share of conversations followed by an invalid line (0-1)' })
-      .option('first-conversation', { type: 'number', default: 0, coerce: wholeNumber('first-conversation', 0), describe: 'Number conversations from here: order ids continue those of an earlier file (new orders, as in production)' })
+      .option('first-conversation', { type: 'number', default: 0, coerce: wholeNumber('first-conversation', 0), describe: 'Number conversations from here: with the same seed, order ids continue those of an earlier file (new orders, as in production)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print structured JSON on stdout' }),
   handler: async (args) => {
     const progress = new Progress(`generating ${args.output}`);
@@ -38,6 +42,11 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
     });
     progress.done();
     if (args.json) printJson({ output: args.output, ...summary });
-    else print(`wrote ${summary.events} events (${summary.messages} messages, ${summary.orders} order events, ${summary.duplicates} duplicates, ${summary.late} late, ${summary.badLines} bad lines) for ${summary.conversations} conversations to ${args.output} (${(summary.bytes / 1e6).toFixed(1)} MB)`);
+    else {
+      const n = formatCount;
+      print(`wrote ${n(summary.events)} events (${n(summary.messages)} messages, ${n(summary.orders)} order events, ${n(summary.duplicates)} duplicates, ` +
+        `${n(summary.late)} late, ${n(summary.badLines)} bad lines) for ${n(summary.conversations)} conversations, order ids ${summary.orderIds.first} to ` +
+        `${summary.orderIds.last}, to ${args.output} (${formatBytes(summary.bytes)})`);
+    }
   },
 };

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
+import { formatBytes, formatCount, formatSeconds } from '../output/numbers.js';
 import { Progress } from '../output/progress.js';
 import { ingest, ingestToEmulator, withEmulator } from '../pipeline/local.js';
 import type { PublishSummary } from '../pubsub/publisher.js';
@@ -7,17 +8,19 @@ import { gcpClients } from '../gcp/clients.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import { openGcsObject } from '../gcp/storage.js';
 import { LocalBuckets, openSource } from '../storage/bucket.js';
-import { type CommonArgs, type TargetArgs, contextOf, log, positiveNumber, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
+import { type CommonArgs, type TargetArgs, abortOnInterrupt, contextOf, positiveNumber, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 interface IngestArgs extends CommonArgs, TargetArgs {
   input: string;
   'replay-speed'?: number;
 }
 
+/** What a publish did (this run's counts). */
 export function describePublish(summary: PublishSummary & { source: string }): string {
   const rate = summary.seconds > 0 ? Math.round(summary.published / summary.seconds) : summary.published;
-  return `published ${summary.published} of ${summary.records} events from ${summary.source} ` +
-    `(${(summary.bytes / 1e6).toFixed(1)} MB, ${summary.notJson} not JSON, ${summary.tooLarge} too large) in ${summary.seconds.toFixed(2)}s, ${rate} events/s`;
+  return `published ${formatCount(summary.published)} of ${formatCount(summary.records)} records from ${summary.source} ` +
+    `(${formatBytes(summary.bytes)}; ${formatCount(summary.notJson)} not JSON, ${formatCount(summary.tooLarge)} too large) ` +
+    `in ${formatSeconds(summary.seconds)}, ${formatCount(rate)} records/s`;
 }
 
 export function failIfUnpublished(summary: PublishSummary): void {
@@ -30,18 +33,17 @@ export const ingestCommand: CommandModule<object, IngestArgs> = {
   command: 'ingest',
   describe: 'Stream a source file (a path or gs://BUCKET/OBJECT) into the Pub/Sub topic, one message per event',
   builder: (yargs) =>
-    withTargetOptions(withCommonOptions(yargs))
+    withTargetOptions(withCommonOptions(yargs, { warehouse: false }))
       .option('input', { type: 'string', demandOption: true, describe: 'PATH or gs://BUCKET/OBJECT (locally: the bucket folder)' })
       .option('replay-speed', { type: 'number', coerce: positiveNumber('replay-speed'), describe: 'Pace events by messageSentTime, X times faster than real time' }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
-    const controller = new AbortController();
-    process.once('SIGINT', () => { log('interrupted: finishing the messages in flight'); controller.abort(); });
+    const signal = abortOnInterrupt('interrupted: finishing the messages in flight');
     let progress: Progress | undefined;
     const publishOptions = {
       replaySpeed: args['replay-speed'],
-      signal: controller.signal,
-      onOpen: (bytes: number) => { progress = new Progress('publishing', bytes); },
+      signal,
+      onOpen: (bytes: number) => { progress = new Progress('publishing', { totalBytes: bytes }); },
       onProgress: (p: { published: number; bytesRead: number }) => progress?.update(p.published, 'events', p.bytesRead),
     };
     let summary: PublishSummary & { source: string };
@@ -60,8 +62,8 @@ export const ingestCommand: CommandModule<object, IngestArgs> = {
     }
     progress?.done();
     if (json) printJson(summary);
-    else print(describePublish(summary));
+    else print(`this run: ${describePublish(summary)}`);
     failIfUnpublished(summary);
-    if (controller.signal.aborted) throw new UserError(`interrupted after ${summary.published} events: the rest of ${args.input} was not published`, 130);
+    if (signal.aborted) throw new UserError(`interrupted after ${summary.published} events: the rest of ${args.input} was not published`, 130);
   },
 };

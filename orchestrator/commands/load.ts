@@ -1,6 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { loadRecordsToRaw } from '../events/load.js';
 import { localSourceName, openSourceFile } from '../events/reader.js';
+import { formatCount, formatSeconds } from '../output/numbers.js';
+import { Progress } from '../output/progress.js';
 import { openLocalWarehouse } from '../warehouse/local.js';
 import { type CommonArgs, contextOf, log, print, printJson, withCommonOptions } from './common.js';
 
@@ -16,16 +18,19 @@ export const loadCommand: CommandModule<object, LoadArgs> = {
   handler: async (args) => {
     const context = contextOf(args);
     const { stream } = await openSourceFile(args.file);
+    const raw = context.project.raw;
     const warehouse = await openLocalWarehouse(context.project, context.workdir);
     try {
-      const summary = await loadRecordsToRaw(warehouse, context.project.raw, stream, localSourceName(args.file), (n) => {
-        if (process.stderr.isTTY) process.stderr.write(`\rloaded ${n} records`);
-      });
-      if (process.stderr.isTTY) process.stderr.write('\n');
-      if (context.json) printJson({ file: args.file, ...summary });
+      const progress = new Progress('loading');
+      const summary = await loadRecordsToRaw(warehouse, raw, stream, localSourceName(args.file), (n) => progress.update(n, 'records'));
+      progress.done();
+      const rawRowsInTotal = await warehouse.countRows(raw);
+      if (context.json) printJson({ file: args.file, ...summary, rawRowsInTotal });
       else {
-        print(`loaded ${summary.records} records (${summary.notJson} not JSON, ${summary.tooLarge} too large: kept for staging to reject) ` +
-          `from ${args.file} into ${context.project.raw.schema}.${context.project.raw.name} in ${summary.seconds.toFixed(2)}s`);
+        const table = `${raw.schema}.${raw.name}`;
+        print(`this run: loaded ${formatCount(summary.records)} records (${formatCount(summary.notJson)} not JSON, ${formatCount(summary.tooLarge)} too large: ` +
+          `kept for staging to reject) from ${args.file} into ${table} in ${formatSeconds(summary.seconds)}`);
+        print(`in total: ${formatCount(rawRowsInTotal)} rows in ${table}`);
       }
       if (summary.notJson + summary.tooLarge > 0) {
         log(`${summary.notJson + summary.tooLarge} record(s) are not JSON or too large: 'orchestrator transform' files them in rejected_events`);

@@ -6,7 +6,7 @@ import { textTable } from '../output/format.js';
 import { withEmulator } from '../pipeline/local.js';
 import { provisionLocal } from '../pipeline/provision.js';
 import { openLocalWarehouse } from '../warehouse/local.js';
-import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
+import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withProvisioningOptions, withTargetOptions } from './common.js';
 
 interface ProvisionArgs extends CommonArgs, TargetArgs {
   plan: boolean;
@@ -16,12 +16,8 @@ export const provisionCommand: CommandModule<object, ProvisionArgs> = {
   command: 'provision',
   describe: 'Create the topics, subscriptions, bucket, datasets and raw table the pipeline needs (idempotent)',
   builder: (yargs) =>
-    withTargetOptions(withCommonOptions(yargs))
-      .option('plan', { type: 'boolean', default: false, describe: 'With --target gcp: show what would be created or changed, and write nothing' })
-      .option('subscription-service-account', {
-        type: 'string',
-        describe: 'With --target gcp: the service account the BigQuery subscription writes the raw table as (default: the shared Pub/Sub service agent); or subscriptionServiceAccount in --config',
-      }),
+    withProvisioningOptions(withTargetOptions(withCommonOptions(yargs)))
+      .option('plan', { type: 'boolean', default: false, describe: 'With --target gcp: show what would be created or changed, and write nothing' }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
     let steps: { resource: string; name: string; status: string; detail?: string; settings?: Record<string, unknown> }[];

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import { UserError, errorMessage } from '../errors.js';
 import { plainRow, textTable } from '../output/format.js';
 import { openSandboxedWarehouse } from '../warehouse/local.js';
+import { formatCount } from '../output/numbers.js';
 import { type CommonArgs, contextOf, log, print, printJson, wholeNumber, withCommonOptions } from './common.js';
 
 interface QueryArgs extends CommonArgs {
@@ -27,9 +28,9 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
       const more = result.more ? ` shown; more with a higher --limit` : '';
       if (context.json) {
         printJson(result.rows.map(plainRow));
-        if (more) log(`${result.rows.length} rows${more}`);
+        if (more) log(`${formatCount(result.rows.length)} rows${more}`);
       } else {
-        print(`${textTable(result.columns, result.rows)}\n(${result.rows.length} row${result.rows.length === 1 ? '' : 's'}${more})`);
+        print(`${textTable(result.columns, result.rows)}\n(${formatCount(result.rows.length)} row${result.rows.length === 1 ? '' : 's'}${more})`);
       }
     } finally {
       await warehouse.close();

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import type { BuiltReport } from '../report/report.js';
+import { formatCount } from '../output/numbers.js';
 import { type CommonArgs, type TargetArgs, contextOf, log, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 interface ReportArgs extends CommonArgs, TargetArgs {
@@ -31,7 +32,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
     if (json) {
       printJson({ output, bytes: Buffer.byteLength(report.html), summary });
     } else {
-      log(`${summary.conversations} conversations, ${report.data.byCity.length} city and role groups, ${report.data.daily.length} days`);
+      log(`${formatCount(summary.conversations)} conversations, ${report.data.byCity.length} city and role groups, ${report.data.daily.length} days`);
       print(output);
     }
   },

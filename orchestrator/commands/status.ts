@@ -4,6 +4,7 @@ import type { ProjectConfig, Workdir } from '../config.js';
 import { errorMessage } from '../errors.js';
 import { FINAL_TABLE } from '../contract.js';
 import { textValue } from '../output/format.js';
+import { textTree } from '../output/numbers.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import { gcpStatus } from '../gcp/status.js';
 import { status as emulatorStatus } from '../pubsub/emulator.js';
@@ -14,12 +15,6 @@ import { workdirHolder } from '../workdir/lock.js';
 import { type CommonArgs, type TargetArgs, contextOf, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 type Status = Record<string, unknown>;
-
-function render(value: Status, indent = ''): string {
-  return Object.entries(value)
-    .map(([key, v]) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? `${indent}${key}:\n${render(v as Status, `${indent}  `)}` : `${indent}${key}: ${Array.isArray(v) ? v.join(', ') || '-' : String(v)}`))
-    .join('\n');
-}
 
 /**
  * Row counts of the local warehouse; 'none yet' only when there is no warehouse file. DuckDB lets one
@@ -77,6 +72,6 @@ export const statusCommand: CommandModule<object, CommonArgs & TargetArgs> = {
       };
     }
     if (json) printJson(result);
-    else print(render(result));
+    else print(textTree(result));
   },
 };

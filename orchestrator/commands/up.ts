@@ -1,30 +1,42 @@
 import type { CommandModule } from 'yargs';
 import { CONVERSATION_COLUMNS } from '../contract.js';
-import { plainRow, textTable } from '../output/format.js';
+import { plainRow, shortName, textTable } from '../output/format.js';
+import { formatCount, formatSeconds } from '../output/numbers.js';
 import { Progress } from '../output/progress.js';
+import { actionLine, renderRunSummary, runSummaryJson, runTotals } from '../output/runSummary.js';
 import { UserError } from '../errors.js';
 import { runUp, type UpSummary } from '../pipeline/up.js';
 import { withWorkdirLock } from '../workdir/lock.js';
-import { type CommonArgs, contextOf, log, print, printJson, shortName, withCommonOptions } from './common.js';
+import { type CommonArgs, abortOnInterrupt, contextOf, log, print, printJson, withCommonOptions } from './common.js';
 import { describePublish, failIfUnpublished } from './ingest.js';
 import { recycled } from './sink.js';
-import { renderSummary, summaryJson } from './transform.js';
 
 interface UpArgs extends CommonArgs {
   input?: string;
 }
 
+const TABLE_NOTES: Record<string, string> = {
+  stg_events: 'distinct events',
+  rejected_events: 'rejects, with their reason',
+  raw_events: 'every delivery, duplicates included',
+};
+
+/** This run's steps, then the warehouse in total after it (the tables hold every earlier run too). */
 function render(summary: UpSummary): string {
+  const { publish, sink, transform, assertions } = summary;
   const lines = [
-    describePublish(summary.publish),
-    `landed ${summary.sink.rows} messages in the raw table in ${summary.sink.seconds.toFixed(2)}s${recycled(summary.sink)}`,
-    summary.transform.ok
-      ? `transform: ${summary.transform.actions.length} actions ok in ${summary.transform.seconds.toFixed(2)}s (compile ${summary.transform.compileSeconds.toFixed(2)}s)`
-      : renderSummary(summary.transform),
+    'this run:',
+    `  ${describePublish(publish)}`,
+    `  landed ${formatCount(sink.rows)} messages in the raw table in ${formatSeconds(sink.seconds)}${recycled(sink)}`,
+    `  models: ${runTotals(transform)}`,
+    `  assertions: ${formatCount(assertions.passed)} passed, ${formatCount(assertions.failed)} failed`,
+    ...(transform.ok ? [] : ['', renderRunSummary(transform)]),
     '',
-    `events in: ${summary.publish.published}   distinct events: ${summary.tables.stg_events ?? '-'}   rejects: ${summary.rejects}   ` +
-      `assertions: ${summary.assertions.passed} passed, ${summary.assertions.failed} failed`,
-    textTable(['table', 'rows'], Object.entries(summary.tables).map(([table, rows]) => ({ table, rows: rows === null ? 'not created' : String(rows) }))),
+    'in total, after this run:',
+    textTable(['table', 'rows'], Object.entries(summary.tables).map(([table, rows]) => ({
+      table: TABLE_NOTES[table] ? `${table} (${TABLE_NOTES[table]})` : table,
+      rows: rows === null ? 'not created' : formatCount(rows),
+    }))),
     '',
     'first rows of customer_courier_conversations:',
     textTable(CONVERSATION_COLUMNS, summary.firstRows),
@@ -39,18 +51,22 @@ export const upCommand: CommandModule<object, UpArgs> = {
     withCommonOptions(yargs).option('input', { type: 'string', describe: 'Source file (default: a generated sample of 400 conversations)' }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
-    const controller = new AbortController();
-    process.once('SIGINT', () => { log('interrupted: stopping after the work in hand'); controller.abort(); });
-    const publishing = new Progress('publishing');
+    const signal = abortOnInterrupt('interrupted: stopping after the work in hand');
+    let publishing: Progress | undefined;
     const summary = await withWorkdirLock(workdir, 'up', () => runUp({
-      project, workdir, input: args.input, log, signal: controller.signal,
-      onPublishProgress: (published, bytesRead) => publishing.update(published, 'events', bytesRead),
-      onActionDone: (result) => log(`${result.status.padEnd(7)} ${shortName(result.name)}`),
+      project, workdir, input: args.input, log, signal,
+      onPublishProgress: (published, bytesRead, totalBytes) => {
+        publishing ??= new Progress('publishing', { totalBytes });
+        publishing.update(published, 'records', bytesRead);
+      },
+      onActionDone: (result) => log(actionLine(result)),
     }));
-    publishing.done();
+    publishing?.done();
     // Imported when needed: the charting libraries would slow every command's start.
     const report = summary.transform.ok ? (await (await import('../report/report.js')).writeLocalReport(project, workdir)).file : null;
-    if (json) printJson({ ...summary, transform: summaryJson(summary.transform), firstRows: summary.firstRows.map(plainRow), report });
+    // Named for what they count: the warehouse's rows in total, beside this run's publish, sink and transform.
+    const { tables, rejects, ...thisRun } = summary;
+    if (json) printJson({ ...thisRun, transform: runSummaryJson(summary.transform), rowsInTotal: tables, rejectsInTotal: rejects, firstRows: summary.firstRows.map(plainRow), report });
     else print(`${render(summary)}${report ? `\n\nreport: ${report}` : ''}`);
     failIfUnpublished(summary.publish);
     // The first failure in run order is the cause; what it skipped only follows from it.

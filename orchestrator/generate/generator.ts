@@ -26,6 +26,26 @@ export interface GenerateSummary {
   late: number;
   badLines: number;
   bytes: number;
+  /** The smallest and largest order id written. */
+  orderIds: { first: number; last: number };
+}
+
+/**
+ * Order ids: 10,000,000 + (conversation index) x 100 + (seed mod 100), plus 1,000,000,000 per
+ * hundred seeds. Two seeds never share an id, a seed's ids grow with the conversation index (so
+ * --first-conversation continues an earlier file, and a batch touches few order-id partitions), and
+ * seeds 0-99 stay inside the models' order-id partitioning (0 to 1,000,000,000).
+ */
+const ORDER_ID_BASE = 10_000_000;
+const SEEDS_PER_BLOCK = 100;
+const BLOCK = 1_000_000_000;
+/** Conversations per seed before its ids would reach the next block of seeds. */
+export const MAX_CONVERSATION_INDEX = (BLOCK - ORDER_ID_BASE) / SEEDS_PER_BLOCK;
+/** Keeps every id a safe integer. */
+export const MAX_SEED = 999_999;
+
+export function orderIdOf(seed: number, conversation: number): number {
+  return ORDER_ID_BASE + Math.floor(seed / SEEDS_PER_BLOCK) * BLOCK + conversation * SEEDS_PER_BLOCK + (seed % SEEDS_PER_BLOCK);
 }
 
 /** mulberry32: small, fast and deterministic for a seed. */
@@ -101,6 +121,10 @@ export async function generateEvents(file: string, options: GenerateOptions): Pr
   if (Number.isNaN(options.start.getTime())) throw new UserError('--start must be a valid date-time');
   const first = options.firstConversation ?? 0;
   if (!Number.isInteger(first) || first < 0) throw new UserError('--first-conversation must be a whole number');
+  if (first + options.conversations > MAX_CONVERSATION_INDEX) {
+    throw new UserError(`--first-conversation plus --conversations may reach ${MAX_CONVERSATION_INDEX.toLocaleString('en-US')} at most (each seed has that many order ids)`);
+  }
+  if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > MAX_SEED) throw new UserError(`--seed must be a whole number from 0 to ${MAX_SEED}`);
   for (const [name, rate] of [['duplicates', options.duplicateRate], ['late', options.lateRate], ['bad-lines', options.badLineRate]] as const) {
     if (rate !== undefined && !(rate >= 0 && rate <= 1)) throw new UserError(`--${name} must be a rate between 0 and 1`);
   }
@@ -109,7 +133,10 @@ export async function generateEvents(file: string, options: GenerateOptions): Pr
   const id8 = () => 10_000_000 + Math.floor(rand() * 89_999_999);
   const out = createWriteStream(file);
   const failed = new Promise<never>((_, reject) => out.on('error', (error) => reject(new UserError(`cannot write ${file}: ${error.message}`))));
-  const summary: GenerateSummary = { events: 0, conversations: 0, messages: 0, orders: 0, duplicates: 0, late: 0, badLines: 0, bytes: 0 };
+  const summary: GenerateSummary = {
+    events: 0, conversations: 0, messages: 0, orders: 0, duplicates: 0, late: 0, badLines: 0, bytes: 0,
+    orderIds: { first: orderIdOf(options.seed, first), last: orderIdOf(options.seed, first + options.conversations - 1) },
+  };
   const queue = new EventQueue();
   let seq = 0;
   let buffer = '';
@@ -140,7 +167,7 @@ export async function generateEvents(file: string, options: GenerateOptions): Pr
     clock += Math.floor(-Math.log(1 - rand()) * 2000); // ~one conversation every 2 s
     while (queue.size > 0 && queue.peek()!.time < clock) await write(queue.pop()!.line);
 
-    const orderId = 10_000_000 + ((options.firstConversation ?? 0) + i) * 37 + Math.floor(rand() * 37);
+    const orderId = orderIdOf(options.seed, first + i);
     const courierId = id8();
     const customerId = id8();
     const courierApp = pick(['Courier Android', 'Courier iOS']);

@@ -65,3 +65,6 @@ export function plainRow(row: Row): Record<string, unknown> {
     }),
   );
 }
+
+/** `dataset.name` of an action's `project.dataset.name`. */
+export const shortName = (fullName: string) => fullName.split('.').slice(1).join('.');

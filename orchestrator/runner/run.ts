@@ -1,7 +1,7 @@
 import { errorMessage } from '../errors.js';
 import type { CompiledTable } from '../dataform/compile.js';
 import type { Action } from '../dataform/graph.js';
-import type { Row, Warehouse } from '../warehouse/warehouse.js';
+import type { MergeCounts, Row, Warehouse } from '../warehouse/warehouse.js';
 
 /** Views and tables with this tag hold odd-but-legal data: their rows are reported, never a failure. */
 export const REPORT_TAG = 'report';
@@ -14,8 +14,12 @@ export interface ActionResult {
   seconds: number;
   /** How the action ran: created, replaced, merged, inserted. */
   mode?: string;
-  /** Rows in the table after the action (tables), or rows returned (assertions and reports). */
+  /** Rows in the table after the action, in total (tables), or rows returned (assertions and reports). */
   rows?: number;
+  /** Rows this run added: an incremental action's new rows, or every row of a table it (re)created. */
+  inserted?: number;
+  /** Rows this run replaced: the existing rows an incremental merge matched. */
+  updated?: number;
   sample?: Row[];
   error?: string;
   reported?: boolean;
@@ -85,15 +89,16 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
   if (existing === 'view') await warehouse.drop(target, 'view');
   // As Dataform's shouldWriteIncrementally: a protected table is merged into even on --full-refresh.
   const incremental = table.type === 'incremental' && existing === 'table' && (!options.fullRefresh || Boolean(table.protected));
+  let changed: MergeCounts | undefined;
   if (incremental) {
     await runStatements(warehouse, table.incrementalPreOps);
     await options.beforeWrite?.(action, 'incremental');
     const columns = await warehouse.columnNames(target);
     const query = table.incrementalQuery ?? table.query;
     if (table.uniqueKey?.length) {
-      await warehouse.mergeInto(target, query, table.uniqueKey, columns, mergePredicates(table));
+      changed = await warehouse.mergeInto(target, query, table.uniqueKey, columns, mergePredicates(table));
     } else {
-      await warehouse.insertInto(target, query, columns);
+      changed = { inserted: await warehouse.insertInto(target, query, columns), updated: 0 };
     }
     await runStatements(warehouse, table.incrementalPostOps);
   } else {
@@ -106,7 +111,9 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
     await runStatements(warehouse, table.postOps);
   }
   const mode = incremental ? (table.uniqueKey?.length ? 'merged' : 'inserted') : existing ? 'replaced' : 'created';
-  return { mode, rows: await warehouse.countRows(target) };
+  const rows = await warehouse.countRows(target);
+  // A table (re)created is all new rows.
+  return { mode, rows, ...(changed ?? { inserted: rows, updated: 0 }) };
 }
 
 /**

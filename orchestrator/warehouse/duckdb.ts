@@ -19,7 +19,7 @@ import type { Target } from '../identifiers.js';
 import { memoryLimit } from './memory.js';
 import type { Block, TableLayout } from '../bigquery/cost.js';
 import type { Scalar } from '../bigquery/scans.js';
-import { RAW_COLUMNS, Timestamp, rawPartitionsTarget, type QueryResult, type RawRow, type Row, type TableOptions, type Value, type Warehouse } from './warehouse.js';
+import { RAW_COLUMNS, Timestamp, rawPartitionsTarget, type QueryResult, type RawRow, type Row, type MergeCounts, type TableOptions, type Value, type Warehouse } from './warehouse.js';
 
 const CHUNK_ROWS = 2048;
 
@@ -161,10 +161,10 @@ export class DuckDbWarehouse implements Warehouse {
     private readonly profileFile?: string,
   ) {}
 
-  /** Runs one of the models' statements, adding up what its scans read when profiling. */
-  private async runModelSql(sql: string): Promise<void> {
-    await this.connection.run(sql);
-    if (!this.profileFile) return;
+  /** Runs one of the models' statements, adding up what its scans read when profiling; returns the rows it changed. */
+  private async runModelSql(sql: string): Promise<number> {
+    const { rowsChanged } = await this.connection.run(sql);
+    if (!this.profileFile) return rowsChanged;
     interface ProfileNode { operator_name?: string; operator_rows_scanned?: number; extra_info?: { Table?: string }; children?: ProfileNode[] }
     const visit = (node: ProfileNode) => {
       if (node.operator_name === 'TABLE_SCAN' || node.operator_name === 'SEQ_SCAN') {
@@ -174,6 +174,7 @@ export class DuckDbWarehouse implements Warehouse {
       node.children?.forEach(visit);
     };
     visit(JSON.parse(readFileSync(this.profileFile, 'utf8')) as ProfileNode);
+    return rowsChanged;
   }
 
   static async open(file: string, options: DuckDbOptions): Promise<DuckDbWarehouse> {
@@ -326,7 +327,7 @@ export class DuckDbWarehouse implements Warehouse {
    * run as a delete of the matched rows and an insert of the source in one transaction: the same
    * result, and DuckDB rewrites rows far faster than it updates a million of them in place.
    */
-  async mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates: string[] = []): Promise<void> {
+  async mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates: string[] = []): Promise<MergeCounts> {
     const matched = [
       ...uniqueKey.map((k) => `DATAFORM_DEST.${quoteIdentifier(k)} = DATAFORM_SOURCE.${quoteIdentifier(k)}`),
       ...predicates.map((p) => `(${bigQueryLexicalToDuckDb(p)})`),
@@ -341,21 +342,24 @@ export class DuckDbWarehouse implements Warehouse {
       if (Number(duplicates.getRows()[0]?.[0] ?? 0) > 0) {
         throw new Error(`MERGE into ${target.name}: the source has several rows for one ${uniqueKey.join(', ')} (a unique key must be unique in the source: BigQuery rejects a MERGE where two source rows match one target row)`);
       }
-      await this.runModelSql(
+      // The rows deleted are the matched ones MERGE would update; the source rows beyond them are new
+      // (the unique key being unique in the target too, as the models' own assertions check).
+      const updated = await this.runModelSql(
         `DELETE FROM ${quoteTarget(target)} AS DATAFORM_DEST WHERE EXISTS (SELECT 1 FROM temp.main.merge_source AS DATAFORM_SOURCE WHERE ${matched})`,
       );
-      await this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM temp.main.merge_source`);
+      const written = await this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM temp.main.merge_source`);
       await this.connection.run('DROP TABLE temp.main.merge_source');
       await this.connection.run('COMMIT');
+      return { inserted: written - updated, updated };
     } catch (error) {
       await this.connection.run('ROLLBACK');
       throw error;
     }
   }
 
-  async insertInto(target: Target, query: string, columns: string[]): Promise<void> {
+  async insertInto(target: Target, query: string, columns: string[]): Promise<number> {
     const list = columns.map(quoteIdentifier).join(', ');
-    await this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM (${bigQueryLexicalToDuckDb(query)})`);
+    return this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM (${bigQueryLexicalToDuckDb(query)})`);
   }
 
   async resetScriptVariables(): Promise<void> {

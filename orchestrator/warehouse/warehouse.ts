@@ -61,6 +61,12 @@ export const RAW_COLUMNS = [
  */
 export const rawPartitionsTarget = (raw: Target): Target => ({ ...raw, name: `${raw.name}__partitions` });
 
+/** What a MERGE changed, as BigQuery's DML statistics count it: target rows updated, source rows inserted. */
+export interface MergeCounts {
+  inserted: number;
+  updated: number;
+}
+
 /**
  * What the runner needs from a warehouse engine. Each engine turns Dataform's compiled BigQuery
  * targets and statements into its own DDL/DML; the models' SQL itself comes from `includes/`.
@@ -76,8 +82,9 @@ export interface Warehouse {
   drop(target: Target, kind: 'table' | 'view'): Promise<void>;
   /** Dataform's incremental MERGE: the target is aliased DATAFORM_DEST and the query DATAFORM_SOURCE,
    * as `predicates` (updatePartitionFilter, incrementalPredicates) expect. */
-  mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates?: string[]): Promise<void>;
-  insertInto(target: Target, query: string, columns: string[]): Promise<void>;
+  mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates?: string[]): Promise<MergeCounts>;
+  /** Appends the query's rows; returns how many. */
+  insertInto(target: Target, query: string, columns: string[]): Promise<number>;
   /** Forgets the script variables an action's pre-operations declared: on BigQuery each action is
    * its own script, so a variable never outlives the action that declared it. */
   resetScriptVariables(): Promise<void>;
