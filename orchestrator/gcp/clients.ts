@@ -90,16 +90,32 @@ function restClientOptions(settings: GcpSettings, variable: string) {
 }
 
 /**
+ * A client whose credentials and transport are set up. Done before its first call: when no
+ * credentials can be found, this rejects (and the caller reports it), whereas a first call to a
+ * paged method lets the error escape google-gax's REST paging as an uncaught exception.
+ */
+async function initialized<T extends { initialize(): Promise<unknown>; close(): Promise<void> }>(client: T): Promise<T> {
+  try {
+    await client.initialize();
+  } catch (error) {
+    // Its transport never came up: closing it can only repeat the error.
+    await client.close().catch(() => undefined);
+    throw error;
+  }
+  return client;
+}
+
+/**
  * Cloud Monitoring's metric reader (ORCHESTRATOR_MONITORING_ENDPOINT points it elsewhere). Loaded on
  * demand: the library takes about half a second to load, which no other command should pay.
  */
 export async function monitoringClient(settings: GcpSettings): Promise<MetricServiceClient> {
   const { MetricServiceClient } = await import('@google-cloud/monitoring');
-  return new MetricServiceClient(restClientOptions(settings, 'ORCHESTRATOR_MONITORING_ENDPOINT'));
+  return initialized(new MetricServiceClient(restClientOptions(settings, 'ORCHESTRATOR_MONITORING_ENDPOINT')));
 }
 
 /** The Dataform API, v1 (ORCHESTRATOR_DATAFORM_ENDPOINT points it elsewhere); loaded on demand, as Monitoring's. */
 export async function dataformClient(settings: GcpSettings): Promise<dataformV1.DataformClient> {
   const { v1 } = await import('@google-cloud/dataform');
-  return new v1.DataformClient(restClientOptions(settings, 'ORCHESTRATOR_DATAFORM_ENDPOINT'));
+  return initialized(new v1.DataformClient(restClientOptions(settings, 'ORCHESTRATOR_DATAFORM_ENDPOINT')));
 }

@@ -166,7 +166,10 @@ export async function gcpStatus(project: ProjectConfig, settings: GcpSettings, o
     const rawTable = await tableMetadata(clients, project.raw.schema, project.raw.name);
     const finalTable = await tableMetadata(clients, project.modelsDataset, FINAL_TABLE);
     const [freshness, monitoring, runs] = await Promise.all([
-      readPart(() => readFreshness(clients.bigquery, project, settings, finalTable, { now, maxLagMinutes: options.maxLagMinutes })),
+      readPart(() => {
+        if (!rawTable) throw new Error(`table ${project.raw.schema}.${project.raw.name} does not exist`);
+        return readFreshness(clients.bigquery, project, settings, finalTable, { now, maxLagMinutes: options.maxLagMinutes });
+      }),
       readPart(() => backlogs(project, settings, now)),
       readPart(() => scheduledRuns(settings)),
     ]);
