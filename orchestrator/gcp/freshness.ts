@@ -74,9 +74,9 @@ function isoOfValue(value: unknown): string | null {
 
 const textOf = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
-/** The start of an HOUR partition from its id, YYYYMMDDHH (UTC). */
+/** The start of a partition from its id: YYYYMMDDHH (HOUR, as provisioned) or YYYYMMDD (DAY), in UTC. */
 function hourPartitionStart(id: string): string {
-  return `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}T${id.slice(8, 10)}:00:00.000Z`;
+  return `${id.slice(0, 4)}-${id.slice(4, 6)}-${id.slice(6, 8)}T${id.length >= 10 ? id.slice(8, 10) : '00'}:00:00.000Z`;
 }
 
 /**
