@@ -148,7 +148,8 @@ async function finalNewest(context: QueryContext, table: TableResource, since: s
   const ids = partitions.map((p) => textOf(p.partition_id));
   const partitioning = (table as { rangePartitioning?: RangePartitioning }).rangePartitioning;
   // An unpartitioned table (partition_id NULL) is read whole; maximumBytesBilled still bounds it.
-  const where = partitioning && !ids.includes(null) ? `\nWHERE ${partitionsFilter(ids as string[], partitioning)}` : '';
+  const filter = partitioning && !ids.includes(null) ? partitionsFilter(ids as string[], partitioning) : '';
+  const where = filter ? `\nWHERE ${filter}` : '';
   const row = (await query(context, `SELECT MAX(${FINAL_FRESHNESS_COLUMN}) AS newest_publish_time\nFROM \`${settings.projectId}.${project.modelsDataset}.${FINAL_TABLE}\`${where}`)).at(0);
   const newest = isoOfValue(row?.newest_publish_time);
   // Older than `since`: other partitions may hold a newer one, still older than `since`.

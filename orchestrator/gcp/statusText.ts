@@ -94,7 +94,7 @@ export function renderGcpStatus(view: GcpStatusView): string {
     'Dead letters (Cloud Monitoring)', ...backlogLine(view.deadLetters, 'waiting'),
     `Scheduled Dataform runs${repository}`, ...runsLines(view),
     'Subscriptions', ...Object.entries(view.subscriptions).map(([name, s]) =>
-      row(name, s.exists === false ? 'does not exist' : [s.kind, s.state, `expires ${s.expires}`].filter(Boolean).join(', '))),
+      row(name, s.exists === false ? 'does not exist' : [s.kind, s.state, s.expires === 'never' ? 'never expires' : `expires ${s.expires}`].filter(Boolean).join(', '))),
     'Tables', row('raw', tableText(view.raw)), row(FINAL_TABLE, tableText(view.lastModelRun)),
     view.problems.length ? `Problems (exit 1):\n${view.problems.map((p) => `  - ${terminalSafe(p)}`).join('\n')}` : 'Problems: none',
   ].join('\n');
