@@ -1,18 +1,19 @@
 import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import type { ProjectConfig, Workdir } from '../config.js';
-import { errorMessage } from '../errors.js';
+import { UserError, errorMessage } from '../errors.js';
 import { FINAL_TABLE } from '../contract.js';
 import { textValue } from '../output/format.js';
 import { textTree } from '../output/numbers.js';
 import { resolveGcpSettings } from '../gcp/settings.js';
 import { gcpStatus } from '../gcp/status.js';
+import { renderGcpStatus } from '../gcp/statusText.js';
 import { status as emulatorStatus } from '../pubsub/emulator.js';
 import { readLastRun } from '../runner/local.js';
 import { openLocalWarehouse } from '../warehouse/local.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { workdirHolder } from '../workdir/lock.js';
-import { type CommonArgs, type TargetArgs, contextOf, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
+import { type CommonArgs, type TargetArgs, contextOf, positiveNumber, print, printJson, withCommonOptions, withTargetOptions } from './common.js';
 
 type Status = Record<string, unknown>;
 
@@ -48,29 +49,35 @@ async function warehouseStatus(project: ProjectConfig, workdir: Workdir): Promis
   return counts;
 }
 
-export const statusCommand: CommandModule<object, CommonArgs & TargetArgs> = {
+export const statusCommand: CommandModule<object, CommonArgs & TargetArgs & { 'max-lag-minutes'?: number }> = {
   command: 'status',
-  describe: 'Show the state of the pipeline: emulator or subscriptions, raw rows and latest publish time, the last run of the models',
-  builder: (yargs) => withTargetOptions(withCommonOptions(yargs)),
+  describe: 'Show the state of the pipeline: emulator or subscriptions, raw rows and latest publish time, the last run of the models; '
+    + 'with --target gcp: freshness, backlog, dead letters and the last scheduled Dataform runs',
+  builder: (yargs) => withTargetOptions(withCommonOptions(yargs))
+    .option('max-lag-minutes', {
+      type: 'number', coerce: positiveNumber('max-lag-minutes'),
+      describe: `--target gcp: exit 1 when ${FINAL_TABLE} is more than this behind the raw table (for a cron job or an uptime check)`,
+    }),
   handler: async (args) => {
     const { project, workdir, json } = contextOf(args);
-    let result: Status;
     if (args.target === 'gcp') {
-      const report = await gcpStatus(project, resolveGcpSettings(project, args));
-      result = report.status;
-      // A broken subscription or a location mismatch fails the command, for cron jobs and uptime checks.
+      const report = await gcpStatus(project, resolveGcpSettings(project, args), { maxLagMinutes: args['max-lag-minutes'] });
+      // A lag over the limit, a broken subscription or a location mismatch fails the command, for cron jobs and uptime checks.
       if (report.problems.length) process.exitCode = 1;
-    } else {
-      const emulator = await emulatorStatus(workdir);
-      const holder = workdirHolder(workdir);
-      result = {
-        workdir: workdir.dir,
-        inUseBy: holder ? `PID ${holder.pid} (orchestrator ${holder.command}, since ${holder.since})` : 'nobody',
-        emulator: emulator.running && emulator.state ? `running, pid ${emulator.state.pid} on ${emulator.state.host}:${emulator.state.port}` : 'not running',
-        warehouse: await warehouseStatus(project, workdir),
-        lastModelRun: (readLastRun(workdir)) ?? 'never',
-      };
+      if (json) printJson(report.status);
+      else print(renderGcpStatus(report.status));
+      return;
     }
+    if (args['max-lag-minutes'] !== undefined) throw new UserError('--max-lag-minutes needs --target gcp');
+    const emulator = await emulatorStatus(workdir);
+    const holder = workdirHolder(workdir);
+    const result: Status = {
+      workdir: workdir.dir,
+      inUseBy: holder ? `PID ${holder.pid} (orchestrator ${holder.command}, since ${holder.since})` : 'nobody',
+      emulator: emulator.running && emulator.state ? `running, pid ${emulator.state.pid} on ${emulator.state.host}:${emulator.state.port}` : 'not running',
+      warehouse: await warehouseStatus(project, workdir),
+      lastModelRun: (readLastRun(workdir)) ?? 'never',
+    };
     if (json) printJson(result);
     else print(textTree(result));
   },

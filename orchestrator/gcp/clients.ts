@@ -1,4 +1,6 @@
 import { BigQuery } from '@google-cloud/bigquery';
+import type { v1 as dataformV1 } from '@google-cloud/dataform';
+import type { MetricServiceClient } from '@google-cloud/monitoring';
 import { PubSub, v1 } from '@google-cloud/pubsub';
 import { Storage } from '@google-cloud/storage';
 import { emulatorSubscriber } from '../pubsub/clients.js';
@@ -68,4 +70,52 @@ export function gcpClients(settings: GcpSettings): GcpClients {
       await Promise.allSettled([pubsub.close(), subscriber.close()]);
     },
   };
+}
+
+/**
+ * Options for a google-gax client speaking REST (`fallback`), the transport the tests' recording
+ * endpoint answers, so that what is tested is what runs. `endpoint` (http://host:port, from
+ * `variable`) points it elsewhere than Google, called without credentials as emulators are.
+ */
+function restClientOptions(settings: GcpSettings, variable: string) {
+  const endpoint = process.env[variable];
+  if (!endpoint) return { projectId: settings.projectId, fallback: true };
+  const url = new URL(endpoint);
+  // What gax's REST transport needs of an auth client: headers to add (none) and a fetch.
+  const noCredentials = { getRequestHeaders: () => Promise.resolve(new Headers()), fetch: (input: string, init: RequestInit) => fetch(input, init) };
+  return {
+    projectId: settings.projectId, fallback: true, apiEndpoint: url.hostname, port: Number(url.port), protocol: url.protocol.replace(':', ''),
+    authClient: noCredentials as unknown as NonNullable<ConstructorParameters<typeof MetricServiceClient>[0]>['authClient'],
+  };
+}
+
+/**
+ * A client whose credentials and transport are set up. Done before its first call: when no
+ * credentials can be found, this rejects (and the caller reports it), whereas a first call to a
+ * paged method lets the error escape google-gax's REST paging as an uncaught exception.
+ */
+async function initialized<T extends { initialize(): Promise<unknown>; close(): Promise<void> }>(client: T): Promise<T> {
+  try {
+    await client.initialize();
+  } catch (error) {
+    // Its transport never came up: closing it can only repeat the error.
+    await client.close().catch(() => undefined);
+    throw error;
+  }
+  return client;
+}
+
+/**
+ * Cloud Monitoring's metric reader (ORCHESTRATOR_MONITORING_ENDPOINT points it elsewhere). Loaded on
+ * demand: the library takes about half a second to load, which no other command should pay.
+ */
+export async function monitoringClient(settings: GcpSettings): Promise<MetricServiceClient> {
+  const { MetricServiceClient } = await import('@google-cloud/monitoring');
+  return initialized(new MetricServiceClient(restClientOptions(settings, 'ORCHESTRATOR_MONITORING_ENDPOINT')));
+}
+
+/** The Dataform API, v1 (ORCHESTRATOR_DATAFORM_ENDPOINT points it elsewhere); loaded on demand, as Monitoring's. */
+export async function dataformClient(settings: GcpSettings): Promise<dataformV1.DataformClient> {
+  const { v1 } = await import('@google-cloud/dataform');
+  return initialized(new v1.DataformClient(restClientOptions(settings, 'ORCHESTRATOR_DATAFORM_ENDPOINT')));
 }

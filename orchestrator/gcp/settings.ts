@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { ProjectConfig } from '../config.js';
 import { UserError, errorMessage } from '../errors.js';
 import { validateIdentifier } from '../identifiers.js';
+import { pipelineName } from './labels.js';
 
 /** What running on Google Cloud needs beyond the resource names (which dataform.json's vars hold). */
 export interface GcpSettings {
@@ -21,6 +22,11 @@ export interface GcpSettings {
    * make it write the raw table.
    */
   subscriptionServiceAccount?: string;
+  /**
+   * The Dataform repository whose scheduled runs `status` reads: an id (in `location`, which must
+   * then be a region: Dataform has no multi-region), REGION/ID, or its full resource name.
+   */
+  dataformRepository: string;
 }
 
 export interface GcpOptions {
@@ -35,7 +41,8 @@ export interface GcpOptions {
 
 const LOCATION = /^(US|EU|[a-z]+-[a-z]+[0-9]+)$/;
 const SERVICE_ACCOUNT = /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/;
-const CONFIG_KEYS = ['projectId', 'location', 'projectNumber', 'rawPartitionExpirationDays', 'landing', 'subscriptionServiceAccount'] as const;
+const DATAFORM_REPOSITORY = /^(?:projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/locations\/[a-z]+-[a-z]+[0-9]+\/repositories\/|[a-z]+-[a-z]+[0-9]+\/)?[A-Za-z0-9_-]{1,63}$/;
+const CONFIG_KEYS = ['projectId', 'location', 'projectNumber', 'rawPartitionExpirationDays', 'landing', 'subscriptionServiceAccount', 'dataformRepository'] as const;
 
 /**
  * Flags win over the config file, which wins over the environment and dataform.json. The config file
@@ -75,5 +82,9 @@ export function resolveGcpSettings(project: ProjectConfig, options: GcpOptions):
   if (subscriptionServiceAccount !== undefined && !SERVICE_ACCOUNT.test(subscriptionServiceAccount)) {
     throw new UserError(`invalid service account ${JSON.stringify(subscriptionServiceAccount)}: expected NAME@PROJECT.iam.gserviceaccount.com`);
   }
-  return { projectId, location, locationSource, projectNumber, rawPartitionExpirationDays: expiration, landing, subscriptionServiceAccount };
+  const dataformRepository = text(file.dataformRepository) ?? pipelineName(project);
+  if (!DATAFORM_REPOSITORY.test(dataformRepository)) {
+    throw new UserError(`invalid dataformRepository ${JSON.stringify(dataformRepository)}: expected ID, REGION/ID or projects/PROJECT/locations/REGION/repositories/ID`);
+  }
+  return { projectId, location, locationSource, projectNumber, rawPartitionExpirationDays: expiration, landing, subscriptionServiceAccount, dataformRepository };
 }

@@ -147,13 +147,16 @@ export async function readReportData(source: ReportSource): Promise<ReportData> 
   };
 }
 
-/** The models on BigQuery, through jobs.query (one request per query while results fit in one page). */
-export function bigQuerySource(bigquery: BigQuery, projectId: string, dataset: string, location: string): ReportSource {
+/**
+ * The models on BigQuery, through jobs.query (one request per query while results fit in one page),
+ * each job carrying `labels` (pipeline and step, for the billing export).
+ */
+export function bigQuerySource(bigquery: BigQuery, projectId: string, dataset: string, location: string, labels: Record<string, string>): ReportSource {
   return {
     description: `BigQuery ${projectId}.${dataset}`,
     table: (name) => `\`${projectId}.${dataset}.${name}\``,
     query: async (sql) => {
-      const [rows] = await bigquery.query({ query: sql, location });
+      const [rows] = await bigquery.query({ query: sql, location, labels });
       return rows as Record<string, unknown>[];
     },
   };

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { ProjectConfig, Workdir } from '../config.js';
 import { UserError } from '../errors.js';
 import { gcpClients } from '../gcp/clients.js';
+import { jobLabels } from '../gcp/labels.js';
 import type { GcpSettings } from '../gcp/settings.js';
 import { openLocalWarehouse } from '../warehouse/local.js';
 import { renderCharts } from './charts.js';
@@ -44,7 +45,7 @@ export async function buildLocalReport(project: ProjectConfig, workdir: Workdir)
 export async function buildGcpReport(project: ProjectConfig, settings: GcpSettings): Promise<BuiltReport> {
   const clients = gcpClients(settings);
   try {
-    return await buildReport(bigQuerySource(clients.bigquery, settings.projectId, project.modelsDataset, settings.location));
+    return await buildReport(bigQuerySource(clients.bigquery, settings.projectId, project.modelsDataset, settings.location, jobLabels(project, 'report')));
   } finally {
     await clients.close();
   }

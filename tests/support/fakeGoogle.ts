@@ -81,7 +81,7 @@ export class FakeGoogleApis {
               jobReference: { projectId: query[1], jobId: `job-${this.requests.length}`, location: body.location },
               schema: { fields: fields.map((f) => ({ ...f, mode: 'NULLABLE' })) }, rows: rows.map((row) => ({ f: row.map((v) => ({ v })) })),
             }]),
-            (error: unknown) => reply([400, { error: { code: 400, message: String(error), errors: [{ reason: 'invalidQuery' }] } }]),
+            (error: unknown) => reply([400, { error: { code: 400, message: String(error), errors: [{ reason: 'invalidQuery', message: String(error) }] } }]),
           );
           return;
         }
@@ -203,7 +203,8 @@ export class FakeGoogleApis {
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables\/([^/:]+)$/.exec(path)) && method === 'GET') {
       const table = this.tables.get(`${m[2]}.${m[3]}`);
-      return table ? [200, { ...table, numRows: String(this.inserted.get(`${m[2]}.${m[3]}`)?.length ?? 0), lastModifiedTime: '1700000000000' }] : notFound;
+      // A test may set the table's lastModifiedTime (what `status` compares with); else a fixed one.
+      return table ? [200, { numRows: String(this.inserted.get(`${m[2]}.${m[3]}`)?.length ?? 0), lastModifiedTime: '1700000000000', ...table }] : notFound;
     }
     if ((m = /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables$/.exec(path)) && method === 'POST') {
       const key = `${m[2]}.${body.tableReference.tableId}`;
