@@ -39,7 +39,7 @@ const FLAGS: Record<string, string[]> = {
   test: [...WAREHOUSE, 'vars'],
   export: [...WAREHOUSE, 'format', 'output'],
   query: [...WAREHOUSE, 'limit'],
-  status: [...WAREHOUSE, ...TARGET],
+  status: [...WAREHOUSE, ...TARGET, 'max-lag-minutes'],
   'dead-letters': [...COMMON, ...TARGET, 'limit', 'data-bytes'],
   check: [...WAREHOUSE, 'vars', 'cost', 'block-mb', 'full-refresh'],
   report: [...WAREHOUSE, ...TARGET, 'output'],
