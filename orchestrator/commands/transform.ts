@@ -80,7 +80,8 @@ async function runOnBigQuery(args: Omit<TransformArgs, 'full-refresh'>, selectio
   const { project, workdir, json } = contextOf(args);
   const settings = resolveGcpSettings(project, args);
   const credentialsFile = path.join(workdir.dir, '.df-credentials.json');
-  const run = await planDataformRun(project, settings, { selection, fullRefresh, vars: parseVars(args.vars), credentialsFile, dryRun: args['dry-run'] });
+  const run = await planDataformRun(project, settings, { selection, fullRefresh, vars: parseVars(args.vars), credentialsFile, dryRun: args['dry-run'],
+    step: selection.assertionsOnly ? 'assert' : 'transform' });
   writeCredentialsFile(credentialsFile, settings);
   if (args['print-command']) {
     log(`wrote ${credentialsFile} (project and location, no secret), which the command reads`);

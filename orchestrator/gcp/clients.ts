@@ -1,4 +1,6 @@
 import { BigQuery } from '@google-cloud/bigquery';
+import { v1 as dataformV1 } from '@google-cloud/dataform';
+import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { PubSub, v1 } from '@google-cloud/pubsub';
 import { Storage } from '@google-cloud/storage';
 import { emulatorSubscriber } from '../pubsub/clients.js';
@@ -66,6 +68,67 @@ export function gcpClients(settings: GcpSettings): GcpClients {
     },
     async close() {
       await Promise.allSettled([pubsub.close(), subscriber.close()]);
+    },
+  };
+}
+
+/** The clients `schedule --target gcp` needs besides gcpClients'. */
+export interface ScheduleClients {
+  dataform: dataformV1.DataformClient;
+  secrets: SecretManagerServiceClient;
+  /**
+   * A call to IAM (service accounts and their policies) or Resource Manager (the project's policy),
+   * which have no client library among the dependencies: REST with the same credentials.
+   */
+  rest<T>(api: 'iam' | 'cloudresourcemanager', method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
+  close(): Promise<void>;
+}
+
+type ClientOptions = NonNullable<ConstructorParameters<typeof dataformV1.DataformClient>[0]>;
+
+/** A client library's REST transport against a plain-HTTP local endpoint, without credentials (as the libraries call emulators). */
+function localRestOptions(endpoint: string): ClientOptions {
+  const url = new URL(endpoint);
+  // google-gax's REST transport asks its auth client for headers and calls its `fetch`: here, none and a plain fetch.
+  const unauthenticated = { getRequestHeaders: () => Promise.resolve(new Headers()), fetch: (input: string, init: RequestInit) => fetch(input, init), universeDomain: 'googleapis.com' };
+  return {
+    fallback: true, protocol: url.protocol.replace(':', ''), apiEndpoint: url.hostname, port: Number(url.port),
+    authClient: unauthenticated as unknown as ClientOptions['authClient'],
+  };
+}
+
+/**
+ * ORCHESTRATOR_DATAFORM_ENDPOINT, ORCHESTRATOR_SECRETMANAGER_ENDPOINT, ORCHESTRATOR_IAM_ENDPOINT and
+ * ORCHESTRATOR_RESOURCEMANAGER_ENDPOINT (http://host:port) point these clients at a local endpoint
+ * (the tests' recording one); the two client libraries then use their REST transport.
+ */
+export function scheduleClients(settings: GcpSettings, auth: PubSub['auth']): ScheduleClients {
+  const dataformEndpoint = process.env.ORCHESTRATOR_DATAFORM_ENDPOINT;
+  const secretsEndpoint = process.env.ORCHESTRATOR_SECRETMANAGER_ENDPOINT;
+  const endpoints = { iam: process.env.ORCHESTRATOR_IAM_ENDPOINT, cloudresourcemanager: process.env.ORCHESTRATOR_RESOURCEMANAGER_ENDPOINT };
+  const dataform = new dataformV1.DataformClient({ projectId: settings.projectId, ...(dataformEndpoint ? localRestOptions(dataformEndpoint) : {}) });
+  const secrets = new SecretManagerServiceClient({ projectId: settings.projectId, ...(secretsEndpoint ? localRestOptions(secretsEndpoint) : {}) });
+  return {
+    dataform,
+    secrets,
+    async rest<T>(api: 'iam' | 'cloudresourcemanager', method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+      const local = endpoints[api];
+      if (local) {
+        const response = await fetch(`${local}/${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+        const payload = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+        if (!response.ok) throw new GoogleApiError(payload.error?.message ?? `HTTP ${response.status}`, response.status);
+        return payload as T;
+      }
+      try {
+        return (await auth.request<T>({ url: `https://${api}.googleapis.com/${path}`, method, ...(body === undefined ? {} : { data: body }) })).data;
+      } catch (error) {
+        const { response } = error as { response?: { status?: number; data?: { error?: { message?: string } } } };
+        if (!response?.status) throw error;
+        throw new GoogleApiError(response.data?.error?.message ?? `HTTP ${response.status}`, response.status);
+      }
+    },
+    async close() {
+      await Promise.allSettled([dataform.close(), secrets.close()]);
     },
   };
 }
