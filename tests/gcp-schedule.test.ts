@@ -185,7 +185,25 @@ describe('schedule --target gcp', () => {
     const { code, output, stderr } = await schedule(endpoint);
     assert.equal(code, 0, stderr);
     assert.equal(fake.writes().length, before, 'no write request');
-    assert.deepEqual(output!.steps.map((s) => s.status), Array(11).fill('exists'), 'BigQuery answers WRITER for dataEditor: still recognised');
+    assert.deepEqual(output!.steps.map((s) => s.status), Array(12).fill('exists'), 'BigQuery answers WRITER for dataEditor: still recognised');
+    assert.deepEqual(output!.steps.find((s) => s.resource === 'git access token'), { resource: 'git access token', name: `${SECRET}/versions/3`, status: 'exists' });
+    assert.ok(fake.requests.some((r) => r.method === 'GET' && r.path === `/v1/${REPOSITORY}:computeAccessTokenStatus`));
+  });
+
+  test('a token the git provider refuses makes the schedule unhealthy: exit 1, nothing written', async () => {
+    fake.tokenStatus = 2;
+    try {
+      const before = fake.writes().length;
+      const { code, output } = await schedule(endpoint);
+      assert.equal(code, 1);
+      assert.equal(fake.writes().length, before);
+      assert.deepEqual(output!.steps.find((s) => s.resource === 'git access token'), {
+        resource: 'git access token', name: `${SECRET}/versions/3`, status: 'unhealthy',
+        detail: `the git provider refuses it for ${settings.gitRemoteUrl}: expired, revoked, or without access to the repository`,
+      });
+    } finally {
+      fake.tokenStatus = 3;
+    }
   });
 
   test('a resource that differs is reported with exit 1, and never changed', async () => {
@@ -219,8 +237,7 @@ describe('schedule --target gcp on a project that is not ready', () => {
       const { code, output } = await schedule(endpoint);
       assert.equal(code, 1);
       const step = output!.steps.find((s) => s.resource === 'Dataform compilation result');
-      assert.equal(step?.status, 'unhealthy');
-      assert.equal(step?.detail, 'the release does not compile: package.json: npm install failed');
+      assert.deepEqual([step?.status, step?.detail], ['unhealthy', 'the release does not compile: package.json: npm install failed']);
       assert.equal(fake.dataform.get(RELEASE).releaseCompilationResult, undefined);
       assert.ok(!fake.writes().some((r) => r.method === 'PATCH' && r.path.includes('/releaseConfigs/')));
     } finally {

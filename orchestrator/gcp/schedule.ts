@@ -201,6 +201,18 @@ export async function scheduleGcp(
     set: (policy) => sc.rest('iam', 'POST', `${accountPath}:setIamPolicy`, { policy }),
   }, runnerExists);
 
+  // An existing repository: does its token work? (Right after creation the agent's grant may still be propagating.)
+  if (repository && !steps.some((step) => step.name === repositoryName && step.status === 'differs')) {
+    const [{ tokenStatus }] = await sc.dataform.computeRepositoryAccessTokenStatus({ name: repositoryName });
+    const status = typeof tokenStatus === 'number' ? ['TOKEN_STATUS_UNSPECIFIED', 'NOT_FOUND', 'INVALID', 'VALID'][tokenStatus] : tokenStatus;
+    const problems: Record<string, string> = {
+      NOT_FOUND: 'Dataform cannot read it: the secret version is missing or the Dataform service agent may not access it',
+      INVALID: `the git provider refuses it for ${schedule.gitRemoteUrl}: expired, revoked, or without access to the repository`,
+    };
+    const problem = problems[String(status)];
+    steps.push({ resource: 'git access token', name: schedule.gitTokenSecretVersion, status: problem ? 'unhealthy' : 'exists', detail: problem });
+  }
+
   // The release configuration: compiles the default branch as `transform --target gcp` compiles it.
   const releaseName = `${repositoryName}/releaseConfigs/${RELEASE_CONFIG_ID}`;
   const release = {

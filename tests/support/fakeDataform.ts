@@ -13,7 +13,7 @@ export interface RecordedRequest {
   method: string;
   path: string;
   /** The query string's parameters. */
-  query: Record<string, string>;
+  query: Partial<Record<string, string>>;
   body: JsonBody;
 }
 
@@ -30,6 +30,8 @@ export class FakeDataformApis {
   readonly policies = new Map<string, JsonBody>();
   readonly secrets = new Set<string>();
   readonly datasets = new Map<string, JsonBody>();
+  /** What computeAccessTokenStatus answers (1 NOT_FOUND, 2 INVALID, 3 VALID). */
+  tokenStatus = 3;
   /** What a compilation result reports (none: it compiles). */
   compilationErrors: { path: string; message: string }[] = [];
   private server?: http.Server;
@@ -75,7 +77,7 @@ export class FakeDataformApis {
     }
   }
 
-  private route(method: string, path: string, query: Record<string, string>, body: JsonBody): Reply {
+  private route(method: string, path: string, query: Partial<Record<string, string>>, body: JsonBody): Reply {
     let m: RegExpExecArray | null;
     // Dataform: collections take the new resource's id as a query parameter.
     const collections: Record<string, string> = { repositories: 'repositoryId', releaseConfigs: 'releaseConfigId', workflowConfigs: 'workflowConfigId' };
@@ -90,6 +92,9 @@ export class FakeDataformApis {
         : { ...body, name };
       this.dataform.set(name, resource);
       return [200, resource];
+    }
+    if ((m = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/repositories\/[^/]+):computeAccessTokenStatus$/.exec(path)) && method === 'GET') {
+      return this.dataform.has(m[1]) ? [200, { tokenStatus: this.tokenStatus }] : notFound(m[1]);
     }
     if ((m = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/repositories\/[^/]+(?:\/(?:releaseConfigs|workflowConfigs)\/[^/]+)?)$/.exec(path))) {
       const resource = this.dataform.get(m[1]);
