@@ -251,9 +251,12 @@ describe('schedule --target gcp on a project that is not ready', () => {
       fake.secrets.clear();
       assertCleanError(await cli(['schedule', '--target', 'gcp', '--config', config], temp, endpoints(endpoint)),
         /^orchestrator: the secret projects\/chat-pipeline-prod\/secrets\/git-token does not exist: create it with the git provider's token/m);
-      fake.datasets.delete('chat_raw');
+      fake.datasets.delete('chat_models');
       assertCleanError(await cli(['schedule', '--target', 'gcp', '--config', config, '--plan'], temp, endpoints(endpoint)),
-        /^orchestrator: dataset chat_raw does not exist: run 'orchestrator provision --target gcp' first\n$/m);
+        /^orchestrator: dataset chat_models does not exist: run 'orchestrator provision --target gcp' first\n$/m);
+      fake.provisioned('europe-west1', 'chat_models');
+      assertCleanError(await cli(['schedule', '--target', 'gcp', '--config', config, '--plan'], temp, endpoints(endpoint)),
+        /^orchestrator: location EU \(from "location" in .*gcp\.json\) does not match: dataset chat_models is in europe-west1/m);
     } finally {
       fake.stop();
     }
@@ -283,6 +286,9 @@ describe('schedule --target gcp on a project that is not ready', () => {
         assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
       }
       assertCleanError(await cli(['schedule', '--config', config], temp, endpoints(endpoint)), /schedule needs --target gcp/);
+      const help = await cli(['schedule', '--help'], temp);
+      assert.equal(help.code, 0);
+      for (const flag of ['--plan', '--git-remote-url', '--git-token-secret-version', '--every-minutes', '--audit-cron', '--time-zone']) assert.ok(help.stdout.includes(flag), flag);
       assert.deepEqual(fake.requests, [], 'no request was made');
     } finally {
       fake.stop();

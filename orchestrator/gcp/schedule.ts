@@ -6,6 +6,7 @@ import { AUDIT_TAG, PIPELINE_TAG, actionsInDependencyOrder, selectActions } from
 import { UserError, errorMessage } from '../errors.js';
 import { type GcpClients, GoogleApiError, type ScheduleClients } from './clients.js';
 import { bigqueryVars } from './dataform.js';
+import { checkLocation } from './location.js';
 import type { GcpStep } from './provision.js';
 import { type ScheduleSettings, type GcpSettings, incrementalCron } from './settings.js';
 
@@ -116,6 +117,8 @@ export async function scheduleGcp(
     step.status = step.status === 'create' ? 'created' : step.status === 'grant' ? 'granted' : step.status;
   };
 
+  // The release compiles with this location: the datasets must be there, as for `transform --target gcp`.
+  await checkLocation(project, gcp, clients.bigquery);
   const vars = bigqueryVars(project.vars);
   const selected = await scheduledActions(project, gcp, vars);
   const projectNumber = gcp.projectNumber ?? (await lookUpProjectNumber(sc, gcp.projectId));
