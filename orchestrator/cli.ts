@@ -12,6 +12,7 @@ import { loadCommand } from './commands/load.js';
 import { provisionCommand } from './commands/provision.js';
 import { queryCommand } from './commands/query.js';
 import { reportCommand } from './commands/report.js';
+import { scheduleCommand } from './commands/schedule.js';
 import { sinkCommand } from './commands/sink.js';
 import { statusCommand } from './commands/status.js';
 import { testCommand } from './commands/test.js';
@@ -70,6 +71,7 @@ try {
     .command(deadLettersCommand)
     .command(checkCommand)
     .command(reportCommand)
+    .command(scheduleCommand)
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     // Usage errors (unknown flags, and the coerce checks of flag values) are YErrors: exit 2.

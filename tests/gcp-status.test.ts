@@ -16,7 +16,7 @@ import { FakePubSub } from './support/fakePubSub.js';
 // Pub/Sub (a gRPC server with BigQuery subscription states, which the emulator lacks).
 const PROJECT = 'chat-pipeline-status';
 const REGION = 'europe-west1';
-const REPOSITORY = `projects/${PROJECT}/locations/${REGION}/repositories/chat-pipeline`;
+const REPOSITORY = `projects/${PROJECT}/locations/${REGION}/repositories/chat-elt-pipeline`;
 const temp = mkdtempSync(path.join(os.tmpdir(), 'orchestrator-gcp-status-'));
 after(() => rmSync(temp, { recursive: true, force: true }));
 
@@ -206,7 +206,7 @@ describe('status --target gcp: the operator view', () => {
     for (const body of bodies) {
       assert.deepEqual({ ...body, query: undefined, requestId: undefined }, {
         query: undefined, requestId: undefined, useLegacySql: false, location: REGION, formatOptions: { useInt64Timestamp: true },
-        labels: { pipeline: 'chat-pipeline', step: 'status' }, maximumBytesBilled: String(1024 ** 3),
+        labels: { pipeline: 'chat-elt-pipeline', step: 'status' }, maximumBytesBilled: String(1024 ** 3),
       });
     }
 
@@ -304,7 +304,7 @@ describe('status --target gcp: the operator view', () => {
     assert.match(text.stdout, new RegExp(`nightly-audit \\(0 2 \\* \\* \\*\\) +FAILED at 2026-03-02 02:37 UTC in 6 min: ${PROJECT}\\.chat_assertions\\.audit_message_counts: Assertion failed: query returned 3 row\\(s\\)\\.\\n +before: NOT_STARTED`));
   });
 
-  test('no repository: "not scheduled", not a failure; a bare id with a multi-region location says where to put the region', async () => {
+  test('no repository: "not scheduled", not a failure; a multi-region location says to set the repository region', async () => {
     provisioned(fakes, freshTables());
     fakes.observability.repositories.clear();
     const result = await status(fakes, '--json');
@@ -313,10 +313,10 @@ describe('status --target gcp: the operator view', () => {
     assert.match((await status(fakes)).stdout, /Scheduled Dataform runs\n {2}not scheduled +no Dataform repository/);
 
     const config = path.join(temp, 'eu.json');
-    writeFileSync(config, JSON.stringify({ projectId: PROJECT, location: 'EU', dataformRepository: 'chat-pipeline' }));
+    writeFileSync(config, JSON.stringify({ projectId: PROJECT, location: 'EU' }));
     const eu = await cli(['status', '--target', 'gcp', '--config', config, '--json'], temp, fakes.env);
     const view = JSON.parse(eu.stdout);
-    assert.match(view.scheduledRuns.reason, /Dataform has no multi-region location EU: set "dataformRepository" to REGION\/chat-pipeline/);
+    assert.match(view.scheduledRuns.reason, /Dataform has no multi-region location EU: set "dataformRegion" in --config/);
     assert.equal(eu.code, 1, 'the datasets are in europe-west1, not EU: a problem, as before');
   });
 

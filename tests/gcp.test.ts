@@ -158,7 +158,8 @@ describe('transform and assert --target gcp: the dataform run command line', () 
     assert.match(cliPath, /node_modules\/@dataform\/cli\/bundle\.js$/);
     const actionsAt = args.indexOf('--actions');
     assert.deepEqual(args.slice(0, actionsAt), ['run', path.resolve(cliPath, '..', '..', '..', '..'), `--credentials=${path.join(workdir, '.df-credentials.json')}`,
-      `--default-database=${PROJECT}`, '--default-location=europe-west1', '--vars=horizonDays=15,engine=bigquery', '--full-refresh']);
+      `--default-database=${PROJECT}`, '--default-location=europe-west1', '--vars=horizonDays=15,engine=bigquery',
+      '--job-labels=pipeline=chat-elt-pipeline,step=transform', '--full-refresh']);
     // Dataform matches a dotted name only in full (project.dataset.name): dependencies are resolved here, in dependency order.
     assert.deepEqual(args.slice(actionsAt + 1), plan.actions);
     assert.deepEqual(plan.actions, ['stg_raw_events', 'raw_partitions_processed', 'stg_raw_partitions', 'stg_pending_deliveries',

@@ -158,7 +158,7 @@ describe('orchestrator report', () => {
       for (const body of bodies) {
         assert.deepEqual({ ...body, requestId: undefined }, {
           query: body.query, useLegacySql: false, location: 'EU', formatOptions: { useInt64Timestamp: true }, requestId: undefined,
-          labels: { pipeline: 'chat-pipeline', step: 'report' },
+          labels: { pipeline: 'chat-elt-pipeline', step: 'report' },
         });
         assert.match(String(body.requestId), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       }

@@ -160,7 +160,7 @@ export function withTargetOptions<T>(yargs: Argv<T>): Argv<T & TargetArgs> {
     .option('location', { type: 'string', describe: "With --target gcp: BigQuery and bucket location (default: dataform.json's defaultLocation)" })
     .option('config', {
       type: 'string',
-      describe: 'With --target gcp: JSON file with projectId and location (and the settings provision reads: projectNumber, rawPartitionExpirationDays, landing, subscriptionServiceAccount)',
+      describe: "With --target gcp: JSON file with projectId and location, and the settings of provision, schedule and status (README: 'Running on Google Cloud')",
     });
 }
 

@@ -40,7 +40,8 @@ async function onBigQuery(args: SelectionArgs, selection: Selection, fullRefresh
   const { project, workdir, json } = contextOf(args);
   const settings = resolveGcpSettings(project, args);
   const dryRun = args['dry-run'];
-  const run = await planBigQueryTransform(project, workdir, settings, { selection, fullRefresh, vars: parseVars(args.vars), dryRun });
+  const step = selection.assertionsOnly ? 'assert' : 'transform';
+  const run = await planBigQueryTransform(project, workdir, settings, { selection, fullRefresh, vars: parseVars(args.vars), dryRun, step });
   if (args['print-command']) {
     log(`wrote ${run.credentialsFile} (project and location, no secret), which the command reads`);
     if (json) printJson({ command: run.command, actions: run.actions, dryRun, credentials: { file: run.credentialsFile, projectId: settings.projectId, location: settings.location } });

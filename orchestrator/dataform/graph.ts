@@ -62,6 +62,11 @@ function matchesName(action: Action, requested: string): boolean {
 
 /** Full-table audits: run when asked for by tag or name (or by `assert`), not with every run. */
 export const AUDIT_TAG = 'audit';
+/**
+ * Every action of the incremental run carries it: what a run without selection runs (everything but
+ * the audits), as a tag Dataform's scheduler can select. `schedule --target gcp` checks the two agree.
+ */
+export const PIPELINE_TAG = 'pipeline';
 
 function describeSelection(selection: Selection): string {
   const parts = [

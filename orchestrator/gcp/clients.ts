@@ -1,6 +1,7 @@
 import { BigQuery } from '@google-cloud/bigquery';
 import type { v1 as dataformV1 } from '@google-cloud/dataform';
 import type { MetricServiceClient } from '@google-cloud/monitoring';
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { PubSub, v1 } from '@google-cloud/pubsub';
 import { Storage } from '@google-cloud/storage';
 import { emulatorSubscriber } from '../pubsub/clients.js';
@@ -50,26 +51,36 @@ export function gcpClients(settings: GcpSettings): GcpClients {
     bigquery: new BigQuery({ projectId: settings.projectId, location: settings.location, ...(bigqueryEndpoint ? { apiEndpoint: bigqueryEndpoint } : {}) }),
     pubsub,
     pubsubEmulated: Boolean(emulator) && !process.env.ORCHESTRATOR_PUBSUB_ENDPOINT,
-    async serviceUsage<T>(method: 'GET' | 'POST', path: string): Promise<T> {
-      if (serviceUsageEndpoint) {
-        const response = await fetch(`${serviceUsageEndpoint}/${path}`, { method });
-        const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
-        if (!response.ok) throw new GoogleApiError(body.error?.message ?? `HTTP ${response.status}`, response.status);
-        return body as T;
-      }
-      try {
-        // Pub/Sub's auth client carries the cloud-platform scope that Service Usage requires.
-        return (await pubsub.auth.request<T>({ url: `https://serviceusage.googleapis.com/${path}`, method })).data;
-      } catch (error) {
-        const { response } = error as { response?: { status?: number; data?: { error?: { message?: string } } } };
-        if (!response?.status) throw error;
-        throw new GoogleApiError(response.data?.error?.message ?? `HTTP ${response.status}`, response.status);
-      }
+    serviceUsage<T>(method: 'GET' | 'POST', path: string): Promise<T> {
+      // Pub/Sub's auth client carries the cloud-platform scope that Service Usage requires.
+      return restCall<T>(pubsub.auth, serviceUsageEndpoint ?? 'https://serviceusage.googleapis.com', Boolean(serviceUsageEndpoint), method, path);
     },
     async close() {
       await Promise.allSettled([pubsub.close(), subscriber.close()]);
     },
   };
+}
+
+/**
+ * A call to a Google REST API that has no client library among the dependencies, with the
+ * credentials of `auth`; a local (test) endpoint is called without credentials. Google's error
+ * message and HTTP status come back as a GoogleApiError.
+ */
+async function restCall<T>(auth: PubSub['auth'], base: string, local: boolean, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const url = `${base}/${path}`;
+  if (local) {
+    const response = await fetch(url, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+    const payload = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+    if (!response.ok) throw new GoogleApiError(payload.error?.message ?? `HTTP ${response.status}`, response.status);
+    return payload as T;
+  }
+  try {
+    return (await auth.request<T>({ url, method, ...(body === undefined ? {} : { data: body }) })).data;
+  } catch (error) {
+    const { response } = error as { response?: { status?: number; data?: { error?: { message?: string } } } };
+    if (!response?.status) throw error;
+    throw new GoogleApiError(response.data?.error?.message ?? `HTTP ${response.status}`, response.status);
+  }
 }
 
 /**
@@ -118,4 +129,42 @@ export async function monitoringClient(settings: GcpSettings): Promise<MetricSer
 export async function dataformClient(settings: GcpSettings): Promise<dataformV1.DataformClient> {
   const { v1 } = await import('@google-cloud/dataform');
   return initialized(new v1.DataformClient(restClientOptions(settings, 'ORCHESTRATOR_DATAFORM_ENDPOINT')));
+}
+
+/** The clients `schedule --target gcp` needs besides gcpClients'. */
+export interface ScheduleClients {
+  dataform: dataformV1.DataformClient;
+  secrets: SecretManagerServiceClient;
+  /**
+   * A call to IAM (service accounts and their policies) or Resource Manager (the project's policy),
+   * which have no client library among the dependencies: REST with the same credentials.
+   */
+  rest<T>(api: 'iam' | 'cloudresourcemanager', method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * ORCHESTRATOR_DATAFORM_ENDPOINT, ORCHESTRATOR_SECRETMANAGER_ENDPOINT, ORCHESTRATOR_IAM_ENDPOINT and
+ * ORCHESTRATOR_RESOURCEMANAGER_ENDPOINT (http://host:port) point these clients at a local endpoint
+ * (the tests' recording one).
+ */
+export async function scheduleClients(settings: GcpSettings, auth: PubSub['auth']): Promise<ScheduleClients> {
+  const endpoints = { iam: process.env.ORCHESTRATOR_IAM_ENDPOINT, cloudresourcemanager: process.env.ORCHESTRATOR_RESOURCEMANAGER_ENDPOINT };
+  const dataform = await dataformClient(settings);
+  const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+  const secrets = await initialized(new SecretManagerServiceClient(restClientOptions(settings, 'ORCHESTRATOR_SECRETMANAGER_ENDPOINT'))).catch(async (error: unknown) => {
+    await dataform.close();
+    throw error;
+  });
+  return {
+    dataform,
+    secrets,
+    rest<T>(api: 'iam' | 'cloudresourcemanager', method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+      const local = endpoints[api];
+      return restCall<T>(auth, local ?? `https://${api}.googleapis.com`, Boolean(local), method, path, body);
+    },
+    async close() {
+      await Promise.allSettled([dataform.close(), secrets.close()]);
+    },
+  };
 }

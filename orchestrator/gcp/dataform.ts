@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ProjectConfig } from '../config.js';
 import { compileProject, dataformCliPath, formatVars } from '../dataform/compile.js';
 import { type Selection, actionsInDependencyOrder, selectActions } from '../dataform/graph.js';
+import { type JobStep, jobLabels } from './labels.js';
 import type { GcpSettings } from './settings.js';
 
 export interface DataformRunOptions {
@@ -13,6 +14,8 @@ export interface DataformRunOptions {
   credentialsFile: string;
   /** Dataform's --dry-run: BigQuery validates and estimates every statement, nothing is written. */
   dryRun?: boolean;
+  /** The `step` job label of every BigQuery job the run starts. */
+  step: Extract<JobStep, 'transform' | 'assert'>;
 }
 
 export interface DataformRun {
@@ -22,9 +25,15 @@ export interface DataformRun {
   actions: string[];
 }
 
+/** The compile vars of a run on BigQuery: the given ones, and the engine. */
+export const bigqueryVars = (vars: Record<string, string>): Record<string, string> => ({ ...vars, engine: 'bigquery' });
+
 /**
  * The `dataform run` command line that runs the models on BigQuery: the same project and vars as
  * locally, with `engine=bigquery`, the Google Cloud project as default database and the location.
+ * `--job-labels` (Dataform CLI 3.0.69) puts `pipeline` and `step` on every query job of every action
+ * (merged with an action's own `bigquery.labels`); the one job it leaves unlabelled is the
+ * `create schema if not exists` it runs for a missing dataset, which `provision` makes needless.
  *
  * The selection is resolved here, on the project compiled exactly as the run will compile it, with
  * the same rules as the local runner, and handed to Dataform as full `project.dataset.name`s: that is
@@ -32,12 +41,13 @@ export interface DataformRun {
  * and it never hits Dataform's "ambiguous name" error. A selection of nothing is an error here.
  */
 export async function planDataformRun(project: ProjectConfig, settings: GcpSettings, options: DataformRunOptions): Promise<DataformRun> {
-  const vars = { ...options.vars, engine: 'bigquery' };
+  const vars = bigqueryVars(options.vars);
   const formattedVars = formatVars(vars);
   const graph = await compileProject(project.projectDir, vars, { defaultDatabase: settings.projectId, defaultLocation: settings.location });
   const actions = selectActions(actionsInDependencyOrder(graph), options.selection).map((a) => a.name);
   const command = [process.execPath, dataformCliPath(), 'run', project.projectDir, `--credentials=${options.credentialsFile}`,
-    `--default-database=${settings.projectId}`, `--default-location=${settings.location}`, `--vars=${formattedVars}`];
+    `--default-database=${settings.projectId}`, `--default-location=${settings.location}`, `--vars=${formattedVars}`,
+    `--job-labels=${formatVars(jobLabels(project, options.step))}`];
   if (options.fullRefresh) command.push('--full-refresh');
   if (options.dryRun) command.push('--dry-run');
   command.push('--actions', ...actions);

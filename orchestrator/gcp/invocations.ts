@@ -49,18 +49,12 @@ export interface ScheduledRuns {
   workflows: WorkflowRuns[];
 }
 
-/**
- * The repository's resource name from the `dataformRepository` setting. Dataform lives in regions
- * only: a bare id takes the configured location when it is one, and cannot be placed otherwise.
- */
+/** The repository's resource name: Dataform repositories are regional, so a multi-region location needs `dataformRegion`. */
 export function dataformRepositoryName(settings: GcpSettings): string | { unplaced: string } {
-  const value = settings.dataformRepository;
-  if (value.startsWith('projects/')) return value;
-  const [region, id] = value.includes('/') ? value.split('/') : [settings.location, value];
-  if (!/^[a-z]+-[a-z]+[0-9]+$/.test(region)) {
-    return { unplaced: `Dataform has no multi-region location ${region}: set "dataformRepository" to REGION/${id} (the region the repository is in)` };
+  if (!settings.dataformRegion) {
+    return { unplaced: `Dataform has no multi-region location ${settings.location}: set "dataformRegion" in --config (the region the repository is in)` };
   }
-  return `projects/${settings.projectId}/locations/${region}/repositories/${id}`;
+  return `projects/${settings.projectId}/locations/${settings.dataformRegion}/repositories/${settings.dataformRepository}`;
 }
 
 function isoOf(time: Timestamp | null | undefined): string | null {

@@ -10,15 +10,15 @@ export const PIPELINE_LABEL = 'pipeline';
 export const STEP_LABEL = 'step';
 
 /** The steps that start BigQuery jobs (their `step` label value). */
-export type JobStep = 'status' | 'report';
+export type JobStep = 'transform' | 'assert' | 'status' | 'report';
 
 /** The pipeline's name when dataform.json's vars name none. */
-export const DEFAULT_PIPELINE_NAME = 'chat-pipeline';
+export const DEFAULT_PIPELINE_NAME = 'chat-elt-pipeline';
 
 /** BigQuery's rule for a label value (lower-case, digits, `_` and `-`, at most 63 characters; international letters left out). */
 const LABEL_VALUE = /^[a-z0-9_-]{1,63}$/;
 
-/** The pipeline's name: `vars.pipeline` in dataform.json, else "chat-pipeline". It is a label value, so it follows their rule. */
+/** The pipeline's name: `vars.pipeline` in dataform.json, else "chat-elt-pipeline". It is a label value, so it follows their rule. */
 export function pipelineName(project: ProjectConfig): string {
   const name = (project.vars.pipeline as string | undefined) ?? DEFAULT_PIPELINE_NAME;
   if (!LABEL_VALUE.test(name)) {

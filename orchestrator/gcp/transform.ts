@@ -13,6 +13,8 @@ export interface BigQueryTransformOptions {
   vars: Record<string, string>;
   /** Dataform's --dry-run: BigQuery validates and estimates each statement; nothing is written. */
   dryRun: boolean;
+  /** The `step` job label of every BigQuery job the run starts. */
+  step: 'transform' | 'assert';
 }
 
 export interface PlannedTransform extends DataformRun {
