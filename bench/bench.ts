@@ -1,6 +1,7 @@
 // npm run bench: about a million events end to end through the Pub/Sub emulator and the DuckDB
 // warehouse, then a first build of the models. Prints the numbers; asserts nothing.
 // npm run bench -- scaling: the same incremental batch after a history of H and of 4H events (scaling.ts).
+// npm run bench -- build: first build from raw at H and 4H events, and the overlap case (build.ts).
 // npm run bench -- emulator-memory: `up` against an emulator with a small heap, its memory sampled (emulatorMemory.ts).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import { publishAndLand } from '../orchestrator/pipeline/local.js';
 import { provisionLocal } from '../orchestrator/pipeline/provision.js';
 import { compileForDuckDb, transformLocal } from '../orchestrator/runner/local.js';
 import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
+import { runBuildBench } from './build.js';
 import { runEmulatorMemoryBench } from './emulatorMemory.js';
 import { runScalingBench } from './scaling.js';
 
@@ -119,6 +121,9 @@ async function endToEndBench(): Promise<void> {
 if (process.argv.slice(2).includes('scaling')) {
   rmSync(workdir.dir, { recursive: true, force: true });
   await runScalingBench();
+} else if (process.argv.slice(2).includes('build')) {
+  rmSync(workdir.dir, { recursive: true, force: true });
+  await runBuildBench();
 } else if (process.argv.slice(2).includes('emulator-memory')) {
   rmSync(workdir.dir, { recursive: true, force: true });
   await runEmulatorMemoryBench();

@@ -26,8 +26,11 @@ const batchConversations = Math.ceil(historyConversations / 100);
 const START = Date.parse('2024-02-01T00:00:00Z');
 const MB = 1024 * 1024;
 
-/** Appends a generated file to the raw table, each row published 2 s after its event's time. */
-async function land(workdir: Workdir, file: string, source: string): Promise<{ rows: number; bytes: number; lastEventMs: number }> {
+/** When a landed row was published, from the latest event time read so far: by default 2 s after it. */
+export type PublishTime = (lastEventMs: number) => number;
+
+/** Appends a generated file to the raw table, each row published 2 s after its event's time (or at `publishTime`). */
+export async function land(workdir: Workdir, file: string, source: string, publishTime: PublishTime = (ms) => ms + 2000): Promise<{ rows: number; bytes: number; lastEventMs: number }> {
   const warehouse = await openLocalWarehouse(project, workdir);
   let rows = 0;
   let bytes = 0;
@@ -43,7 +46,7 @@ async function land(workdir: Workdir, file: string, source: string): Promise<{ r
       const attributes = JSON.stringify(message.attributes);
       batch.push({
         subscription_name: 'bench', message_id: `${source}-${record.position}`,
-        publish_time: new Timestamp(BigInt(lastEventMs + 2000) * 1000n), data: message.data, attributes,
+        publish_time: new Timestamp(BigInt(publishTime(lastEventMs)) * 1000n), data: message.data, attributes,
       });
       rows++;
       // The raw row's logical bytes as BigQuery counts them (the subscription name is never read).

@@ -123,21 +123,44 @@ function createOrReplaceView(target: Target, query: string): string {
   return `\n      create or replace view ${resolveTarget(target)} as ${query}`;
 }
 
-function incrementalPredicatesString(predicates: string[] | undefined): string {
-  const valid = (predicates ?? []).filter((p) => p.trim() !== '');
-  return valid.length === 0 ? '' : `and ${valid.map((p) => `(${p})`).join(' and ')}`;
+/**
+ * The conditions Dataform adds to a MERGE (and an insert-overwrite's delete) beyond the unique key:
+ * `DATAFORM_DEST.<updatePartitionFilter>`, and the non-blank `incrementalPredicates`, which name
+ * DATAFORM_DEST and DATAFORM_SOURCE themselves. The one source of both the CLI's text (below) and the
+ * local runner's MERGE (runner/run.ts), so the two bound the target alike.
+ */
+export function mergeConditions(table: CompiledTable): { partitionFilter?: string; predicates: string[] } {
+  const updatePartitionFilter = table.bigquery?.updatePartitionFilter;
+  return {
+    partitionFilter: updatePartitionFilter ? `DATAFORM_DEST.${updatePartitionFilter}` : undefined,
+    predicates: (table.bigquery?.incrementalPredicates ?? []).filter((p) => p.trim() !== ''),
+  };
+}
+
+/** `mergeConditions` as one list, in Dataform's order. */
+export function mergeConditionList(table: CompiledTable): string[] {
+  const { partitionFilter, predicates } = mergeConditions(table);
+  return partitionFilter ? [partitionFilter, ...predicates] : predicates;
+}
+
+/** The CLI's text for the conditions: ` and <partition filter>` after the key, and `and (p1) and (p2)` on the next line. */
+function mergeConditionsText(table: CompiledTable): { partitionFilter: string; predicates: string } {
+  const { partitionFilter, predicates } = mergeConditions(table);
+  return {
+    partitionFilter: partitionFilter ? `and ${partitionFilter}` : '',
+    predicates: predicates.length === 0 ? '' : ` and ${predicates.map((p) => `(${p})`).join(' and ')}`,
+  };
 }
 
 function mergeInto(table: CompiledTable, columns: string[], query: string, uniqueKey: string[]): string {
-  const updatePartitionFilter = table.bigquery?.updatePartitionFilter;
-  const predicates = incrementalPredicatesString(table.bigquery?.incrementalPredicates);
+  const conditions = mergeConditionsText(table);
   const backticked = columns.map((c) => `\`${c}\``);
   return `
 merge ${resolveTarget(table.target)} DATAFORM_DEST
 using (${query}
 ) DATAFORM_SOURCE
-on ${uniqueKey.map((k) => `DATAFORM_DEST.${k} = DATAFORM_SOURCE.${k}`).join(' and ')} ${updatePartitionFilter ? `and DATAFORM_DEST.${updatePartitionFilter}` : ''}
-${predicates ? ` ${predicates}` : ''}
+on ${uniqueKey.map((k) => `DATAFORM_DEST.${k} = DATAFORM_SOURCE.${k}`).join(' and ')} ${conditions.partitionFilter}
+${conditions.predicates}
 when matched then
   update set ${columns.map((c) => `\`${c}\` = DATAFORM_SOURCE.${c}`).join(',')}
 when not matched then
@@ -151,8 +174,7 @@ function insertInto(target: Target, columns: string[], query: string): string {
 
 function insertOverwrite(table: CompiledTable, columns: string[], query: string, uniqueId: () => string): string {
   const partitionBy = table.bigquery?.partitionBy;
-  const updatePartitionFilter = table.bigquery?.updatePartitionFilter;
-  const predicates = incrementalPredicatesString(table.bigquery?.incrementalPredicates);
+  const conditions = mergeConditionsText(table);
   const staging = `staging_table_temp_${uniqueId()}`;
   const backticked = columns.map((c) => `\`${c}\``);
   return `CREATE OR REPLACE TEMP TABLE \`${staging}\` AS (
@@ -171,8 +193,8 @@ BEGIN
   MERGE ${resolveTarget(table.target)} DATAFORM_DEST
   USING \`${staging}\` DATAFORM_SOURCE
   ON FALSE
-  WHEN NOT MATCHED BY SOURCE AND ${partitionBy} IN UNNEST(partitions_for_replacement) ${updatePartitionFilter ? `and DATAFORM_DEST.${updatePartitionFilter}` : ''}
-  ${predicates ? ` ${predicates}` : ''}
+  WHEN NOT MATCHED BY SOURCE AND ${partitionBy} IN UNNEST(partitions_for_replacement) ${conditions.partitionFilter}
+  ${conditions.predicates}
   THEN
     DELETE
   WHEN NOT MATCHED BY TARGET THEN

@@ -1,5 +1,5 @@
+import { mergeConditionList } from '../bigquery/statements.js';
 import { errorMessage } from '../errors.js';
-import type { CompiledTable } from '../dataform/compile.js';
 import type { Action } from '../dataform/graph.js';
 import type { MergeCounts, Row, Warehouse } from '../warehouse/warehouse.js';
 
@@ -51,14 +51,6 @@ async function runStatements(warehouse: Warehouse, statements: string[] | undefi
   for (const sql of statements ?? []) await warehouse.execute(sql);
 }
 
-/** The extra MERGE conditions on the target, as Dataform writes them: `DATAFORM_DEST.<updatePartitionFilter>`
- * or the `incrementalPredicates` verbatim (they name DATAFORM_DEST and DATAFORM_SOURCE themselves). */
-function mergePredicates(table: CompiledTable): string[] {
-  const predicates = (table.bigquery?.incrementalPredicates ?? []).filter((p) => p.trim() !== '');
-  if (table.bigquery?.updatePartitionFilter) predicates.unshift(`DATAFORM_DEST.${table.bigquery.updatePartitionFilter}`);
-  return predicates;
-}
-
 /** Runs one action with Dataform's semantics for its type; returns how it ran and the rows it left or found. */
 async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: 'declaration' }>, options: RunOptions) {
   const { target } = action;
@@ -96,7 +88,7 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
     const columns = await warehouse.columnNames(target);
     const query = table.incrementalQuery ?? table.query;
     if (table.uniqueKey?.length) {
-      changed = await warehouse.mergeInto(target, query, table.uniqueKey, columns, mergePredicates(table));
+      changed = await warehouse.mergeInto(target, query, table.uniqueKey, columns, mergeConditionList(table));
     } else {
       changed = { inserted: await warehouse.insertInto(target, query, columns), updated: 0 };
     }

@@ -328,9 +328,13 @@ export class DuckDbWarehouse implements Warehouse {
    * result, and DuckDB rewrites rows far faster than it updates a million of them in place.
    */
   async mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates: string[] = []): Promise<MergeCounts> {
+    // A condition on the target alone bounds the rows looked at, outside the correlated lookup: DuckDB
+    // then filters the target once, where inside it the condition ran in every probe's plan.
+    const onSource = (p: string) => /\bDATAFORM_SOURCE\b/i.test(p);
+    const targetOnly = predicates.filter((p) => !onSource(p)).map((p) => `(${bigQueryLexicalToDuckDb(p)}) AND `).join('');
     const matched = [
       ...uniqueKey.map((k) => `DATAFORM_DEST.${quoteIdentifier(k)} = DATAFORM_SOURCE.${quoteIdentifier(k)}`),
-      ...predicates.map((p) => `(${bigQueryLexicalToDuckDb(p)})`),
+      ...predicates.filter(onSource).map((p) => `(${bigQueryLexicalToDuckDb(p)})`),
     ].join(' AND ');
     const list = columns.map(quoteIdentifier).join(', ');
     await this.connection.run('BEGIN TRANSACTION');
@@ -345,7 +349,7 @@ export class DuckDbWarehouse implements Warehouse {
       // The rows deleted are the matched ones MERGE would update; the source rows beyond them are new
       // (the unique key being unique in the target too, as the models' own assertions check).
       const updated = await this.runModelSql(
-        `DELETE FROM ${quoteTarget(target)} AS DATAFORM_DEST WHERE EXISTS (SELECT 1 FROM temp.main.merge_source AS DATAFORM_SOURCE WHERE ${matched})`,
+        `DELETE FROM ${quoteTarget(target)} AS DATAFORM_DEST WHERE ${targetOnly}EXISTS (SELECT 1 FROM temp.main.merge_source AS DATAFORM_SOURCE WHERE ${matched})`,
       );
       const written = await this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM temp.main.merge_source`);
       await this.connection.run('DROP TABLE temp.main.merge_source');
