@@ -8,12 +8,21 @@ import { emulatorClients, type PubSubClients } from '../pubsub/clients.js';
 import { emulatorEndpoint, type EmulatorState } from '../pubsub/emulator.js';
 import { publishRecords, type PublishOptions, type PublishSummary } from '../pubsub/publisher.js';
 import { recycleSubscription, spareName } from '../pubsub/recycle.js';
-import { runSink, type Recycler, type SinkOptions, type SinkSummary } from '../pubsub/sink.js';
+import { runSink, type Recycler, type SinkOptions, type SinkSummary, type WriteBatch } from '../pubsub/sink.js';
 import { LocalBuckets, openSource, parseSource, type Source } from '../storage/bucket.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 
 /** The `sink` command recycles the subscription when it has caught up after landing this many. */
 const SINK_RECYCLE_AFTER = 10_000;
+
+/**
+ * The emulator answers at most 100 messages per pull (MAX_MESSAGES_PER_PULL_REQUEST in emulator
+ * 0.8.20, whatever is asked), and a transaction per 100 rows (append, partition metadata upsert,
+ * commit) cost more than the pull: the sink commits up to 2,000 messages (or 32 MB) at once,
+ * gathered within a second, far inside the 10-second ack deadline. Not more: until the commit they
+ * are leased, and each pull then costs the emulator in proportion to its backlog (capacity.ts).
+ */
+const LOCAL_WRITE_BATCH: WriteBatch = { messages: 2_000, bytes: 32 * 1024 * 1024, seconds: 1 };
 
 /** The emulator a command works with: clients bound to it, and its state when this work directory started it. */
 export interface EmulatorContext {
@@ -146,6 +155,7 @@ export async function sink(
     ...options,
     subscriber: clients.subscriber,
     subscriptionPath: subscription.name,
+    writeBatch: LOCAL_WRITE_BATCH,
     write: (rows) => warehouse.appendRawRows(project.raw, rows).then(() => undefined),
   });
 }
