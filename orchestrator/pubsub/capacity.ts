@@ -41,8 +41,10 @@ export function flowLimits(state: EmulatorState | undefined): { backlog: number;
   const usable = state && usableHeap(state);
   if (usable === undefined) return { backlog: MAX_BACKLOG, recycleEvery: MAX_RECYCLE_EVERY };
   const fits = Math.floor(usable / heapFor(1, NOMINAL_MESSAGE_BYTES));
-  const backlog = Math.max(1, Math.min(MAX_BACKLOG, Math.floor(fits / 4)));
-  return { backlog, recycleEvery: Math.max(1, Math.min(MAX_RECYCLE_EVERY, fits - backlog)) };
+  // A quarter of what fits is kept for the backlog, even when it is capped lower: room for the collector.
+  const reserve = Math.floor(fits / 4);
+  const backlog = Math.max(1, Math.min(MAX_BACKLOG, reserve));
+  return { backlog, recycleEvery: Math.max(1, Math.min(MAX_RECYCLE_EVERY, fits - reserve)) };
 }
 
 /** What the emulator of a work directory holds since its raw subscription was last recycled. */
