@@ -129,7 +129,11 @@ async function rawRecycler(
   };
 }
 
-/** The `sink` command's local landing: recycles the subscription each time it has caught up after SINK_RECYCLE_AFTER messages. */
+/**
+ * The `sink` command's local landing: recycles the subscription each time it has caught up after
+ * SINK_RECYCLE_AFTER messages. It commits each pull alone: nothing bounds the backlog a separate
+ * `ingest` left (up to the whole file), and gathered pulls would each copy it (LOCAL_WRITE_BATCH).
+ */
 export async function sinkFromEmulator(
   project: ProjectConfig,
   workdir: Workdir,
@@ -155,7 +159,6 @@ export async function sink(
     ...options,
     subscriber: clients.subscriber,
     subscriptionPath: subscription.name,
-    writeBatch: LOCAL_WRITE_BATCH,
     write: (rows) => warehouse.appendRawRows(project.raw, rows).then(() => undefined),
   });
 }
@@ -202,6 +205,8 @@ export async function publishAndLand(
   });
   publishing.catch(() => stopSink.abort());
   const sinking = sink(project, clients, warehouse, {
+    // The gate bounds the emulator's backlog, so gathered pulls stay cheap (see LOCAL_WRITE_BATCH).
+    writeBatch: LOCAL_WRITE_BATCH,
     idleSeconds: options.idleSeconds,
     idleAfter: publishing.catch(() => undefined),
     signal: stopSink.signal,
