@@ -3,6 +3,7 @@
 // npm run bench -- scaling: the same incremental batch after a history of H and of 4H events (scaling.ts).
 // npm run bench -- build: first build from raw at H and 4H events, and the overlap case (build.ts).
 // npm run bench -- emulator-memory: `up` against an emulator with a small heap, its memory sampled (emulatorMemory.ts).
+// npm run bench -- up: the real `orchestrator up` timed whole, with its phases, CPU and peak RSS (up.ts).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,7 @@ import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { runBuildBench } from './build.js';
 import { runEmulatorMemoryBench } from './emulatorMemory.js';
 import { runScalingBench } from './scaling.js';
+import { runUpBench } from './up.js';
 
 const conversations = Number(process.env.BENCH_CONVERSATIONS ?? 250_000);
 const project = loadProjectConfig(PACKAGE_ROOT);
@@ -127,6 +129,9 @@ if (process.argv.slice(2).includes('scaling')) {
 } else if (process.argv.slice(2).includes('emulator-memory')) {
   rmSync(workdir.dir, { recursive: true, force: true });
   await runEmulatorMemoryBench();
+} else if (process.argv.slice(2).includes('up')) {
+  rmSync(workdir.dir, { recursive: true, force: true });
+  await runUpBench();
 } else {
   await endToEndBench();
 }

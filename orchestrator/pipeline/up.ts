@@ -86,6 +86,7 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
     if (options.signal?.aborted) {
       throw new UserError(`interrupted after publishing ${publish.published} events; ${landed.rows} landed in the raw table, models not run`, 130);
     }
+    log('running the models');
     const transform = await transformLocal({ project, workdir, onActionDone: options.onActionDone });
     const reader = await openLocalWarehouse(project, workdir, true);
     try {

@@ -26,6 +26,8 @@ export interface PublishSummary {
   tooLarge: number;
   bytes: number;
   seconds: number;
+  /** Of those, the seconds the gate held the publisher back (waiting for the consumer, or for a recycle). */
+  heldSeconds: number;
   /** The first few failures, with the record's position in the file. */
   failures: { position: number; error: string }[];
 }
@@ -46,7 +48,7 @@ export async function publishRecords(topic: Topic, stream: Readable, options: Pu
   const maxBytes = options.maxOutstandingBytes ?? 64 * 1024 * 1024;
   topic.setPublishOptions({ batching: { maxMessages: 1000, maxMilliseconds: 10, maxBytes: 8 * 1024 * 1024 } });
   const started = performance.now();
-  const summary: PublishSummary = { records: 0, published: 0, failed: 0, notJson: 0, tooLarge: 0, bytes: 0, seconds: 0, failures: [] };
+  const summary: PublishSummary = { records: 0, published: 0, failed: 0, notJson: 0, tooLarge: 0, bytes: 0, seconds: 0, heldSeconds: 0, failures: [] };
   let outstanding = 0;
   let outstandingBytes = 0;
   let wake: (() => void) | undefined;
@@ -76,7 +78,11 @@ export async function publishRecords(topic: Topic, stream: Readable, options: Pu
         }
       }
       const room = options.gate?.admit(summary.records);
-      if (room) await room;
+      if (room) {
+        const held = performance.now();
+        await room;
+        summary.heldSeconds += (performance.now() - held) / 1000;
+      }
       while (outstanding >= maxMessages || outstandingBytes + data.length > maxBytes) {
         await new Promise<void>((resolve) => { wake = resolve; });
       }
