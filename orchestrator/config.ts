@@ -29,10 +29,8 @@ export interface PipelineResources {
   bucket: string;
 }
 
-/** Reads and validates dataform.json: the one place that names the project, datasets and raw table. */
-export function loadProjectConfig(projectDir: string): ProjectConfig {
-  const file = path.join(projectDir, 'dataform.json');
-  if (!existsSync(file)) throw new UserError(`no dataform.json in ${projectDir}`);
+/** A settings file's JSON object; a file that is not one is a user's error, said in one line. */
+export function readJsonObject(file: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
@@ -40,9 +38,16 @@ export function loadProjectConfig(projectDir: string): ProjectConfig {
     throw new UserError(`${file} is not valid JSON: ${errorMessage(error)}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UserError(`${file} must hold a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+/** Reads and validates dataform.json: the one place that names the project, datasets and raw table. */
+export function loadProjectConfig(projectDir: string): ProjectConfig {
+  const file = path.join(projectDir, 'dataform.json');
+  if (!existsSync(file)) throw new UserError(`no dataform.json in ${projectDir}`);
   const json: {
     defaultDatabase?: unknown; defaultSchema?: unknown; assertionSchema?: unknown; defaultLocation?: unknown; vars?: Record<string, unknown>;
-  } = parsed;
+  } = readJsonObject(file);
   const text = (value: unknown, key: string): string => {
     if (typeof value !== 'string' || value === '') throw new UserError(`${file}: ${key} must be a non-empty string`);
     return value;

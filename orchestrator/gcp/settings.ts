@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
-import type { ProjectConfig } from '../config.js';
-import { UserError, errorMessage } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { type ProjectConfig, readJsonObject } from '../config.js';
+import { UserError } from '../errors.js';
 import { validateIdentifier } from '../identifiers.js';
 import { pipelineName } from './labels.js';
 
@@ -67,13 +67,7 @@ type ConfigFile = Partial<Record<(typeof CONFIG_KEYS)[number], unknown>>;
 function readConfigFile(file: string | undefined): ConfigFile {
   if (!file) return {};
   if (!existsSync(file)) throw new UserError(`config file not found: ${file}`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new UserError(`${file} is not valid JSON: ${errorMessage(error)}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UserError(`${file} must hold a JSON object`);
+  const parsed = readJsonObject(file);
   const unknown = Object.keys(parsed).filter((key) => !(CONFIG_KEYS as readonly string[]).includes(key));
   if (unknown.length) throw new UserError(`${file}: unknown setting ${unknown.join(', ')} (known: ${CONFIG_KEYS.join(', ')})`);
   return parsed;
