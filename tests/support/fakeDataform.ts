@@ -4,7 +4,7 @@
 // every request, so tests assert the exact requests. The paths and bodies are the APIs' REST forms
 // (https://cloud.google.com/dataform/reference/rest/v1, .../secret-manager/docs/reference/rest,
 // .../iam/docs/reference/rest, .../resource-manager/reference/rest/v1, .../bigquery/docs/reference/rest).
-import http from 'node:http';
+import { type JsonServer, startJsonServer } from './jsonServer.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a body has the API's shape, which the tests check field by field
 type JsonBody = any;
@@ -34,32 +34,20 @@ export class FakeDataformApis {
   tokenStatus = 3;
   /** What a compilation result reports (none: it compiles). */
   compilationErrors: { path: string; message: string }[] = [];
-  private server?: http.Server;
+  private server?: JsonServer;
 
   constructor(readonly projectId: string, readonly projectNumber = '123456789012') {}
 
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const url = new URL(req.url ?? '/', 'http://localhost');
-        const raw = Buffer.concat(chunks).toString('utf8');
-        const body: JsonBody = raw ? JSON.parse(raw) : undefined;
-        const query = Object.fromEntries(url.searchParams);
-        const path = decodeURIComponent(url.pathname);
-        this.requests.push({ method: req.method ?? '', path, query, body });
-        const [status, payload] = this.route(req.method ?? '', path, query, body);
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(payload));
-      });
+    this.server = await startJsonServer(({ method, path, query, body }) => {
+      this.requests.push({ method, path, query, body });
+      return this.route(method, path, query, body);
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return this.server.url;
   }
 
   stop(): void {
-    this.server?.close();
+    this.server?.stop();
   }
 
   /** The requests that change something: anything but a read (GET, or a getIamPolicy). */

@@ -2,7 +2,7 @@
 // makes (timeSeries.list; workflowConfigs.list, workflowInvocations.get and .query), from what a test
 // puts in it, and recording every request. The client libraries ask for numeric enums
 // ($alt=json;enum-encoding=int), so enums are answered as numbers, as Google does then.
-import http from 'node:http';
+import { type JsonServer, startJsonServer } from './jsonServer.js';
 
 export interface RecordedRestRequest {
   method: string;
@@ -49,27 +49,18 @@ export class FakeMonitoringDataform {
   readonly repositories = new Map<string, Map<string, FakeWorkflowConfig>>();
   /** Invocations by resource name. */
   readonly invocations = new Map<string, FakeInvocation>();
-  private server?: http.Server;
+  private server?: JsonServer;
 
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        const url = new URL(req.url ?? '/', 'http://fake');
-        const query = Object.fromEntries([...url.searchParams.entries()]);
-        const path = decodeURIComponent(url.pathname);
-        this.requests.push({ method: req.method ?? '', path, query });
-        const [status, body] = req.method === 'GET' ? this.route(path, query) : [405, { error: { code: 405, message: 'only GET', status: 'UNIMPLEMENTED' } }];
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      });
+    this.server = await startJsonServer(({ method, path, query }) => {
+      this.requests.push({ method, path, query });
+      return method === 'GET' ? this.route(path, query) : [405, { error: { code: 405, message: 'only GET', status: 'UNIMPLEMENTED' } }];
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return this.server.url;
   }
 
   stop(): void {
-    this.server?.close();
+    this.server?.stop();
   }
 
   private route(path: string, query: Record<string, string | undefined>): [number, unknown] {
