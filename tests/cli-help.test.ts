@@ -43,6 +43,8 @@ const FLAGS: Record<string, string[]> = {
   'dead-letters': [...COMMON, ...TARGET, 'limit', 'data-bytes'],
   check: [...WAREHOUSE, 'vars', 'cost', 'block-mb', 'full-refresh'],
   report: [...WAREHOUSE, ...TARGET, 'output'],
+  schedule: [...COMMON, ...TARGET, 'plan', 'git-remote-url', 'git-branch', 'git-token-secret-version', 'dataform-repository', 'dataform-region',
+    'service-account', 'every-minutes', 'release-cron', 'audit-cron', 'time-zone'],
 };
 
 /** The flags a help text lists: option lines start with `--name`, or `-o, --name` for an alias. */

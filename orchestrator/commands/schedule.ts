@@ -14,7 +14,7 @@ export const scheduleCommand: CommandModule<object, ScheduleArgs> = {
   command: 'schedule',
   describe: "Set up scheduled runs with Dataform's own scheduler (--target gcp): repository linked to git, release, incremental and nightly audit workflows, and their service account (idempotent)",
   builder: (yargs) =>
-    withTargetOptions(withCommonOptions(yargs))
+    withTargetOptions(withCommonOptions(yargs, { warehouse: false }))
       .option('plan', { type: 'boolean', default: false, describe: 'Show every resource and setting, and what would be created or granted; write nothing' })
       .option('git-remote-url', { type: 'string', describe: 'https URL of the git remote Dataform compiles from (or gitRemoteUrl in --config)' })
       .option('git-branch', { type: 'string', describe: 'The branch the release compiles (gitDefaultBranch; default main)' })
