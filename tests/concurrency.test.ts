@@ -158,7 +158,12 @@ describe('commands on one work directory at once', () => {
     const state = await waitFor('up to start its emulator', () => existsSync(workdir.emulatorStateFile) && JSON.parse(readFileSync(workdir.emulatorStateFile, 'utf8')));
     killed.kill('SIGKILL');
     await exited(killed);
-    assert.deepEqual(emulatorPids(dir), [state.pid], 'the emulator outlives the up that started it');
+    // The launcher script runs a few short commands (which, uname, dirname) before it execs the JVM,
+    // and they carry the work directory's mark too: wait for the launcher to become the one emulator.
+    await waitFor('the emulator to outlive the up that started it, as one process', () => {
+      const pids = emulatorPids(dir);
+      return pids.length === 1 && pids[0] === state.pid;
+    });
     rmSync(workdir.emulatorStateFile); // what two racing ups used to leave: an emulator nobody recorded
     const status = JSON.parse((await cli(['emulator', 'status', '--workdir', dir, '--json'], temp)).stdout);
     assert.equal(status.pid, state.pid);
