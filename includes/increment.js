@@ -85,10 +85,28 @@ function inArray(expression, name) {
     `${expression} IN UNNEST(${checkName(name)})`;
 }
 
+/** The least and the greatest element of an array variable (NULL when it is NULL or empty). */
+function arrayMin(name) {
+  return duckdb ? `list_min(${variable(name)})` : `(SELECT MIN(v) FROM UNNEST(${checkName(name)}) AS v)`;
+}
+
+function arrayMax(name) {
+  return duckdb ? `list_max(${variable(name)})` : `(SELECT MAX(v) FROM UNNEST(${checkName(name)}) AS v)`;
+}
+
 /** `timestamp` plus `hours` (a whole number, negative to subtract). */
 function addHours(timestamp, hours) {
-  if (!Number.isInteger(hours)) throw new Error(`addHours: hours must be a whole number, got ${hours}`);
-  return duckdb ? `(${timestamp} + INTERVAL (${hours}) HOUR)` : `TIMESTAMP_ADD(${timestamp}, INTERVAL ${hours} HOUR)`;
+  return addInterval(timestamp, hours, "HOUR");
+}
+
+/** The timestamp right after `timestamp`: timestamps count microseconds on both engines. */
+function nextMicrosecond(timestamp) {
+  return addInterval(timestamp, 1, "MICROSECOND");
+}
+
+function addInterval(timestamp, amount, unit) {
+  if (!Number.isInteger(amount)) throw new Error(`addInterval: the amount must be a whole number, got ${amount}`);
+  return duckdb ? `(${timestamp} + INTERVAL (${amount}) ${unit})` : `TIMESTAMP_ADD(${timestamp}, INTERVAL ${amount} ${unit})`;
 }
 
 /** The hour a timestamp falls in: the raw table's partition. */
@@ -164,8 +182,11 @@ module.exports = {
   declare,
   declareArray,
   inArray,
+  arrayMin,
+  arrayMax,
   hourOf,
   addHours,
+  nextMicrosecond,
   rawPartitions,
   declareTouchedEvents,
   declareTouchedOrders,

@@ -74,6 +74,7 @@ describe('provision --target gcp', () => {
           { name: 'attributes', type: 'STRING', mode: 'NULLABLE' },
         ] },
         timePartitioning: { type: 'HOUR', field: 'publish_time', expirationMs: String(30 * 86_400_000) },
+        clustering: { fields: ['publish_time'] },
         requirePartitionFilter: true,
         tableReference: { projectId: PROJECT, datasetId: 'chat_raw', tableId: 'raw_events' },
       },
@@ -126,6 +127,7 @@ describe('provision --target gcp', () => {
       assert.equal(table.status, 'differs');
       assert.match(table.detail ?? '', /column data STRING missing or of another type/);
       assert.match(table.detail ?? '', /not partitioned by publish_time/);
+      assert.match(table.detail ?? '', /not clustered by publish_time/);
       const subscription = steps.find((s) => s.name === 'chat-events-to-raw' && s.resource === 'Pub/Sub subscription')!;
       assert.equal(subscription.status, 'differs');
       assert.match(subscription.detail ?? '', /a pull subscription where a BigQuery subscription is expected/);

@@ -74,7 +74,7 @@ export interface EstimateOptions {
 /** Layouts of every table: Dataform's partitionBy/clusterBy, and the raw table as provision makes it. */
 function layoutsOf(graph: CompiledGraph, raw: Target): Map<string, TableLayout> {
   const layouts = new Map<string, TableLayout>();
-  layouts.set(targetKey(raw), { partition: { column: 'publish_time', kind: 'hour' }, clusterBy: [], requirePartitionFilter: true });
+  layouts.set(targetKey(raw), { partition: { column: 'publish_time', kind: 'hour' }, clusterBy: ['publish_time'], requirePartitionFilter: true });
   for (const table of graph.tables ?? []) {
     if (table.type === 'view') continue;
     layouts.set(targetKey(table.target), {
