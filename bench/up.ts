@@ -35,7 +35,7 @@ interface UpJson {
   publish: { published: number; seconds: number; heldSeconds: number };
   sink: { rows: number; seconds: number; recycles: number; pullSeconds: number; writeSeconds: number; ackSeconds: number };
   transform: { ok: boolean; seconds: number; compileSeconds: number };
-  tables: Record<string, number | null>;
+  rowsInTotal: Record<string, number | null>;
 }
 
 export async function runUpBench(): Promise<void> {
@@ -93,8 +93,8 @@ export async function runUpBench(): Promise<void> {
       up_wall_seconds: s(wall),
       events_published: summary?.publish.published ?? '-',
       rows_landed: summary?.sink.rows ?? '-',
-      distinct_events: summary?.tables.stg_events ?? '-',
-      final_rows: summary?.tables.customer_courier_conversations ?? '-',
+      distinct_events: summary?.rowsInTotal.stg_events ?? '-',
+      final_rows: summary?.rowsInTotal.customer_courier_conversations ?? '-',
       publish_seconds: s(summary?.publish.seconds),
       publish_held_by_sink_seconds: s(summary?.publish.heldSeconds),
       sink_seconds: s(summary?.sink.seconds),

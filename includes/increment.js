@@ -96,17 +96,8 @@ function arrayMax(name) {
 
 /** `timestamp` plus `hours` (a whole number, negative to subtract). */
 function addHours(timestamp, hours) {
-  return addInterval(timestamp, hours, "HOUR");
-}
-
-/** The timestamp right after `timestamp`: timestamps count microseconds on both engines. */
-function nextMicrosecond(timestamp) {
-  return addInterval(timestamp, 1, "MICROSECOND");
-}
-
-function addInterval(timestamp, amount, unit) {
-  if (!Number.isInteger(amount)) throw new Error(`addInterval: the amount must be a whole number, got ${amount}`);
-  return duckdb ? `(${timestamp} + INTERVAL (${amount}) ${unit})` : `TIMESTAMP_ADD(${timestamp}, INTERVAL ${amount} ${unit})`;
+  if (!Number.isInteger(hours)) throw new Error(`addHours: hours must be a whole number, got ${hours}`);
+  return duckdb ? `(${timestamp} + INTERVAL (${hours}) HOUR)` : `TIMESTAMP_ADD(${timestamp}, INTERVAL ${hours} HOUR)`;
 }
 
 /** The hour a timestamp falls in: the raw table's partition. */
@@ -186,7 +177,6 @@ module.exports = {
   arrayMax,
   hourOf,
   addHours,
-  nextMicrosecond,
   rawPartitions,
   declareTouchedEvents,
   declareTouchedOrders,

@@ -41,23 +41,26 @@ describe('incremental runs read what changed, and equal a build from scratch', (
     // `reads`: the raw rows the run parses, all in the hourly partitions that changed since the last run.
     const batches: { name: string; deliveries: Delivery[]; reads: number }[] = [
       { name: 'first batch', deliveries: [delivery(first, at(T0, 0)), delivery(message(32, 'customer', '2024-02-01T11:00:00Z'), at(T0, 1)), bad], reads: 3 },
-      // A redelivery published later in the same hour: every row before it was read and none has
-      // landed among them since, so the run reads only the new row.
-      { name: 'later rows in an hour already read', deliveries: [delivery(first, at(T0, 10))], reads: 1 },
+      // A redelivery published later in the same hour: no row has landed among the rows read, so the
+      // run reads from the latest publish time read (09:02, read again: publish times can be shared) on.
+      { name: 'later rows in an hour already read', deliveries: [delivery(first, at(T0, 10))], reads: 2 },
+      // Another delivery published at that same 09:10 (one publish request, landing in two writes):
+      // no row landed before 09:10, so this is no late landing; the run reads the two 09:10 rows.
+      { name: 'a row sharing the latest publish time read', deliveries: [{ ...delivery(first, at(T0, 10)), messageId: 'same-time' }], reads: 2 },
       // Published at 09:00:30 and 09:01:30 but landing only now, among rows already read (a stalled
       // subscription): the hour gained rows before the point it was read to, so the run reads it
-      // again whole, 4 + 2 rows.
-      { name: 'late-landing message and city', deliveries: [delivery(message(31, 'customer', '2024-02-01T10:00:00Z'), at(T0, 0.5)), delivery(cityBcn, at(T0, 1.5))], reads: 6 },
+      // again whole, 5 + 2 rows.
+      { name: 'late-landing message and city', deliveries: [delivery(message(31, 'customer', '2024-02-01T10:00:00Z'), at(T0, 0.5)), delivery(cityBcn, at(T0, 1.5))], reads: 7 },
       // A day later: a redelivery of the first message inside the horizon, an answer for order 32.
       { name: 'duplicate inside the horizon', deliveries: [delivery(first, at(T0, 24 * 60)), delivery(message(32, 'courier', '2024-02-01T11:03:00Z', { orderStage: 'DONE' }), at(T0, 24 * 60 + 1))], reads: 2 },
-      // Two hours already read gain rows: the first among the rows read (read again whole, 6 + 1), the
+      // Two hours already read gain rows: the first among the rows read (read again whole, 7 + 1), the
       // second after them. The run reads from the first hour's start, so the second hour's 2 rows
       // read before are read again (harmless), 2 + 1, and must not be counted twice: the next batch
       // reads only its own rows.
       { name: 'a late row in one hour, later rows in another', deliveries: [
         delivery(message(32, 'customer', '2024-02-01T11:00:00Z'), at(T0, 0.75)),
         delivery(message(32, 'courier', '2024-02-01T11:03:00Z', { orderStage: 'DONE' }), at(T0, 24 * 60 + 30)),
-      ], reads: 10 },
+      ], reads: 11 },
       // Twelve days later: the same first message and the same bad record again (beyond the 7-day
       // horizon), the old city re-published (same event: it must not win) and a corrected city.
       { name: 'duplicates beyond the horizon, corrected city', deliveries: [
