@@ -120,6 +120,16 @@ function sumInt64(expression) {
   return duckdb ? `CAST(SUM(${expression}) AS BIGINT)` : `SUM(${expression})`;
 }
 
+/** An aggregate: `value` in the group's first row by `orderBy` (an ORDER BY list that orders the
+ * group's rows completely, on keys that are never NULL), NULL included. One pass, where a
+ * ROW_NUMBER window sorts every row. BigQuery's ARRAY_AGG fails on a NULL element, hence the STRUCT;
+ * DuckDB's first keeps a NULL (its any_value would skip it). */
+function firstBy(value, orderBy) {
+  return duckdb ?
+    `first(${value} ORDER BY ${orderBy})` :
+    `ARRAY_AGG(STRUCT(${value} AS value) ORDER BY ${orderBy} LIMIT 1)[OFFSET(0)].value`;
+}
+
 /** RE2 partial match; the pattern must not contain quotes or backslashes (use [.] for a dot). */
 function regexpContains(text, pattern) {
   if (/['\\]/.test(pattern)) throw new Error(`regexpContains: pattern must not contain quotes or backslashes: ${pattern}`);
@@ -179,6 +189,7 @@ module.exports = {
   jsonPaths,
   countIf,
   sumInt64,
+  firstBy,
   regexpContains,
   safeCastInt64,
   digitsToInt64,
