@@ -130,6 +130,13 @@ function firstBy(value, orderBy) {
     `ARRAY_AGG(STRUCT(${value} AS value) ORDER BY ${orderBy} LIMIT 1)[OFFSET(0)].value`;
 }
 
+/** The head of a WITH clause entry, `name AS`, for a CTE that each reference should compute anew.
+ * DuckDB materializes a CTE referenced more than once (a full copy of its rows); BigQuery always
+ * computes a CTE where it is referenced. Worth it where the references read few columns or rows. */
+function inlinedCte(name) {
+  return duckdb ? `${name} AS NOT MATERIALIZED` : `${name} AS`;
+}
+
 /** RE2 partial match; the pattern must not contain quotes or backslashes (use [.] for a dot). */
 function regexpContains(text, pattern) {
   if (/['\\]/.test(pattern)) throw new Error(`regexpContains: pattern must not contain quotes or backslashes: ${pattern}`);
@@ -190,6 +197,7 @@ module.exports = {
   countIf,
   sumInt64,
   firstBy,
+  inlinedCte,
   regexpContains,
   safeCastInt64,
   digitsToInt64,
