@@ -278,6 +278,8 @@ describe('includes/dialect.js: every helper gives BigQuery’s answer on DuckDB'
     await compare('firstBy', ['none', 'b', 'c'], (d) => `(SELECT ${d.firstBy('v', 'k, t')} FROM ${rows} WHERE t != x)`);
     await compare('firstBy', ['none', 'a', 'd'], (d) => `(SELECT ${d.firstBy('v', 'k DESC, t DESC')} FROM ${rows} WHERE t != x)`);
   });
+  test('inlinedCte reads like a plain CTE, referenced twice', () => compare('inlinedCte', ['a'],
+    (d) => `CONCAT(x, (WITH ${d.inlinedCte('c')} (SELECT 'a' AS v UNION ALL SELECT 'b') SELECT STRING_AGG(CONCAT(c.v, twice.v), ',' ORDER BY c.v, twice.v) FROM c, c AS twice))`));
   test('digitsToInt64', () => compare('digitsToInt64', ['5', '007', '0', '+5', '-5', ' 5', '5\n', '0x1A', '1.5', '1e3', '', '٣', '99999999999999999999', '9223372036854775807', '9223372036854775808', null],
     (d) => d.digitsToInt64('x')));
   test('safeCastInt64', () => compare('safeCastInt64', ['5', '+5', '-5', '007', ' 5', '5 ', '\t5\n', '0x1A', '- 5', '1.5', '1e3', 'abc', '', '99999999999999999999', '9223372036854775807', null],
