@@ -23,6 +23,8 @@ import { land } from './scaling.js';
 const project = loadProjectConfig(PACKAGE_ROOT);
 const log = (message: string) => process.stderr.write(`${message}\n`);
 const historyConversations = Number(process.env.BENCH_HISTORY_CONVERSATIONS ?? 250_000);
+// While tuning: the first build at H only (no 4H, no overlap case).
+const onlyH = Boolean(process.env.BENCH_BUILD_ONLY_H);
 const START = Date.parse('2024-02-01T00:00:00Z');
 // Every row of the overlap case is published within this one hour, as `load` and `up` publish a file.
 const HOUR = Date.parse('2024-03-01T10:00:00Z');
@@ -109,6 +111,11 @@ async function overlap(conversations: number, graph: CompiledGraph) {
 export async function runBuildBench(): Promise<void> {
   const graph = await compileForDuckDb(project);
   const small = await firstBuild(historyConversations, graph);
+  if (onlyH) {
+    process.stdout.write(`first build of ${small.events} events: ${small.seconds.toFixed(2)} s (${(small.seconds / (small.events / 1e6)).toFixed(2)} per million), ` +
+      `${small.cpuSeconds.toFixed(2)} CPU s (${(small.cpuSeconds / (small.events / 1e6)).toFixed(2)} per million); ${small.slowest}\n`);
+    return;
+  }
   const large = await firstBuild(historyConversations * 4, graph);
   const perMillion = (seconds: number, events: number) => +(seconds / (events / 1e6)).toFixed(2);
   const rows: [string, number | string, number | string][] = [

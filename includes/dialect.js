@@ -12,14 +12,19 @@ const duckdb = engine === "duckdb";
 /** DuckDB: strict JSON validity. Its json_valid also accepts trailing commas and NaN/Infinity (any
  * case, optionally signed), so a text where either could hide is judged again by `strict_json_valid`,
  * a JavaScript JSON.parse the local warehouse registers; every other text is judged by json_valid
- * alone, which is far cheaper. Such a literal can only start a value, at the start of the text or
- * after '[', ',' or ':', so the pre-check looks there (a string like "Info" does not need the
- * JavaScript check). Written with CASE, not AND/OR: in a projection DuckDB evaluates every operand
+ * alone, which is far cheaper. A trailing comma is a comma before ']' or '}' (a regular expression
+ * that skips from comma to comma, cheap). NaN and Infinity can only start a value, at the start of
+ * the text or after '[', ',' or ':'; that regular expression has no literal to skip to and cost as
+ * much as the parse, so it only runs on texts that contain "nan" or "inf" in any case, which every
+ * such literal does. Written with CASE, not AND/OR: in a projection DuckDB evaluates every operand
  * of AND/OR on every row, which called the JavaScript function on every row (2.5 s per million);
  * a CASE branch only runs on the rows that reach it. */
 function duckdbStrictJson(text) {
-  const suspicious = `regexp_matches(${text}, ',\\s*[\\]}]|(^|[:,\\[])\\s*[-+]?([nN][aA]|[iI])')`;
-  return `(CASE WHEN json_valid(${text}) THEN (CASE WHEN ${suspicious} THEN strict_json_valid(${text}) ELSE TRUE END) END)`;
+  const trailingComma = `regexp_matches(${text}, ',\\s*[\\]}]')`;
+  const mayHoldNanOrInfinity = `(contains(lower(${text}), 'nan') OR contains(lower(${text}), 'inf'))`;
+  const nanOrInfinity = `regexp_matches(${text}, '(^|[:,\\[])\\s*[-+]?([nN][aA]|[iI])')`;
+  return `(CASE WHEN json_valid(${text}) THEN (CASE WHEN ${trailingComma} THEN strict_json_valid(${text}) ` +
+    `WHEN ${mayHoldNanOrInfinity} THEN (CASE WHEN ${nanOrInfinity} THEN strict_json_valid(${text}) ELSE TRUE END) ELSE TRUE END) END)`;
 }
 
 /** TRUE when `text` is one strict JSON value (RFC 8259), FALSE otherwise (NULL included). */
@@ -120,6 +125,23 @@ function sumInt64(expression) {
   return duckdb ? `CAST(SUM(${expression}) AS BIGINT)` : `SUM(${expression})`;
 }
 
+/** An aggregate: `value` in the group's first row by `orderBy` (an ORDER BY list that orders the
+ * group's rows completely, on keys that are never NULL), NULL included. One pass, where a
+ * ROW_NUMBER window sorts every row. BigQuery's ARRAY_AGG fails on a NULL element, hence the STRUCT;
+ * DuckDB's first keeps a NULL (its any_value would skip it). */
+function firstBy(value, orderBy) {
+  return duckdb ?
+    `first(${value} ORDER BY ${orderBy})` :
+    `ARRAY_AGG(STRUCT(${value} AS value) ORDER BY ${orderBy} LIMIT 1)[OFFSET(0)].value`;
+}
+
+/** The head of a WITH clause entry, `name AS`, for a CTE that each reference should compute anew.
+ * DuckDB materializes a CTE referenced more than once (a full copy of its rows); BigQuery always
+ * computes a CTE where it is referenced. Worth it where the references read few columns or rows. */
+function inlinedCte(name) {
+  return duckdb ? `${name} AS NOT MATERIALIZED` : `${name} AS`;
+}
+
 /** RE2 partial match; the pattern must not contain quotes or backslashes (use [.] for a dot). */
 function regexpContains(text, pattern) {
   if (/['\\]/.test(pattern)) throw new Error(`regexpContains: pattern must not contain quotes or backslashes: ${pattern}`);
@@ -179,6 +201,8 @@ module.exports = {
   jsonPaths,
   countIf,
   sumInt64,
+  firstBy,
+  inlinedCte,
   regexpContains,
   safeCastInt64,
   digitsToInt64,

@@ -272,6 +272,14 @@ describe('includes/dialect.js: every helper gives BigQuery’s answer on DuckDB'
     await compare('countIf', ['1', null], (d) => `(SELECT ${d.countIf('v > 1')} FROM ${values})`);
     await compare('sumInt64', ['1', null], (d) => `(SELECT ${d.sumInt64('v')} FROM ${values})`);
   });
+  test('firstBy keeps a NULL and orders by every key', async () => {
+    // The first row by (k, t) is (NULL, 1, 'b'), the last ('c', 2, 'a'); excluding a row by its t moves the answer.
+    const rows = `(SELECT 'a' AS v, 1 AS k, 'c' AS t UNION ALL SELECT NULL, 1, 'b' UNION ALL SELECT 'c', 2, 'a' UNION ALL SELECT 'd', 2, 'd')`;
+    await compare('firstBy', ['none', 'b', 'c'], (d) => `(SELECT ${d.firstBy('v', 'k, t')} FROM ${rows} WHERE t != x)`);
+    await compare('firstBy', ['none', 'a', 'd'], (d) => `(SELECT ${d.firstBy('v', 'k DESC, t DESC')} FROM ${rows} WHERE t != x)`);
+  });
+  test('inlinedCte reads like a plain CTE, referenced twice', () => compare('inlinedCte', ['a'],
+    (d) => `CONCAT(x, (WITH ${d.inlinedCte('c')} (SELECT 'a' AS v UNION ALL SELECT 'b') SELECT STRING_AGG(CONCAT(c.v, twice.v), ',' ORDER BY c.v, twice.v) FROM c, c AS twice))`));
   test('digitsToInt64', () => compare('digitsToInt64', ['5', '007', '0', '+5', '-5', ' 5', '5\n', '0x1A', '1.5', '1e3', '', '٣', '99999999999999999999', '9223372036854775807', '9223372036854775808', null],
     (d) => d.digitsToInt64('x')));
   test('safeCastInt64', () => compare('safeCastInt64', ['5', '+5', '-5', '007', ' 5', '5 ', '\t5\n', '0x1A', '- 5', '1.5', '1e3', 'abc', '', '99999999999999999999', '9223372036854775807', null],

@@ -99,6 +99,7 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
     await warehouse.createOrReplaceTable(target, table.query, {
       partitionBy: table.bigquery?.partitionBy,
       clusterBy: table.bigquery?.clusterBy,
+      transient: table.type === 'table',
     });
     await runStatements(warehouse, table.postOps);
   }

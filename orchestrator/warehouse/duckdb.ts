@@ -306,12 +306,28 @@ export class DuckDbWarehouse implements Warehouse {
     return reader.getRows().map((r) => String(r[0]));
   }
 
-  // DuckDB has no partitions. Rows are stored in clustering order, as BigQuery keeps a clustered
-  // table's blocks, so DuckDB's zone maps skip the row groups of untouched keys like BigQuery skips blocks.
+  // DuckDB has no partitions or clustering. Rows stay in the order the query yields them, which for
+  // these models is arrival order (publish time), as every later MERGE appends them anyway: order ids
+  // grow with time, so each row group already holds a narrow range of them and DuckDB's zone maps skip
+  // the row groups of untouched keys much as BigQuery skips clustered blocks. Sorting a first build by
+  // the clustering columns cost 0.4 CPU s per million events and changed no incremental scan (the
+  // same 1,572,002 rows read after a first build of 1.12M events either way).
   async createOrReplaceTable(target: Target, query: string, options: TableOptions): Promise<void> {
-    const order = options.clusterBy?.length ? ` ORDER BY ${options.clusterBy.map(quoteIdentifier).join(', ')}` : '';
-    const select = order ? `SELECT * FROM (${bigQueryLexicalToDuckDb(query)})${order}` : bigQueryLexicalToDuckDb(query);
-    await this.runModelSql(`CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${select}`);
+    const select = bigQueryLexicalToDuckDb(query);
+    const create = `CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${select}`;
+    if (!options.transient) {
+      await this.runModelSql(create);
+      return;
+    }
+    // A table every run replaces is read once or twice before the next run drops it: compressing its
+    // strings (DuckDB tries dictionary and FSST on every column as it writes) cost more CPU than
+    // writing and reading them plain (1.5 of 6.7 CPU s for a million parsed deliveries).
+    await this.connection.run(`SET disabled_compression_methods = 'dictionary,fsst'`);
+    try {
+      await this.runModelSql(create);
+    } finally {
+      await this.connection.run('RESET disabled_compression_methods');
+    }
   }
 
   async createOrReplaceView(target: Target, query: string): Promise<void> {

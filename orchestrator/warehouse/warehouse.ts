@@ -35,6 +35,8 @@ export interface QueryResult {
 export interface TableOptions {
   partitionBy?: string;
   clusterBy?: string[];
+  /** Replaced by every run (a Dataform `table`), not kept: a local warehouse may store it uncompressed. */
+  transient?: boolean;
 }
 
 /** One raw row exactly as a Pub/Sub BigQuery subscription with `writeMetadata` writes it. */
