@@ -292,6 +292,17 @@ describe('orchestrator check --cost', () => {
     assert.ok(blocks(small) > blocks(costJson), `${blocks(small)} blocks of 100 bytes, ${blocks(costJson)} of 64 MB`);
   });
 
+  test('a row landing among the rows already read: the recheck reads that hour\'s publish_time, and the hour is read again whole', async () => {
+    // Published at 09:00:45, among the rows the first run read; the 10:00 rows are still pending too.
+    await pipeline.append([delivery(message(100_001, 'customer', '2024-03-01T09:00:20Z'), '2024-03-01T09:00:45.000Z')]);
+    const json = JSON.parse((await cliOk(['check', '--cost', '--json', '--workdir', pipeline.workdir.dir], cwd)).stdout) as CostOutput;
+    const rawScan = (action: string) => json.statements.filter((s) => s.action.endsWith(`.${action}`)).flatMap((s) => s.scans).find((c) => c.table.endsWith('.raw_events'))!;
+    const recheck = rawScan('stg_raw_partitions');
+    assert.deepEqual(recheck.partitions, { kept: 1, total: 2 });
+    assert.deepEqual(recheck.columns, ['publish_time']);
+    assert.deepEqual(rawScan('stg_pending_deliveries').partitions, { kept: 2, total: 2 });
+  });
+
   test('a first build (raw rows only): every statement is estimated, the post-operations after their table exists', async () => {
     const fresh = new LocalPipeline();
     try {
