@@ -33,8 +33,6 @@ export interface QueryResult {
 }
 
 export interface TableOptions {
-  partitionBy?: string;
-  clusterBy?: string[];
   /** Replaced by every run (a Dataform `table`), not kept: a local warehouse may store it uncompressed. */
   transient?: boolean;
 }
