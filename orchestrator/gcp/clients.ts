@@ -4,6 +4,7 @@ import type { MetricServiceClient } from '@google-cloud/monitoring';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { PubSub, v1 } from '@google-cloud/pubsub';
 import { Storage } from '@google-cloud/storage';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { emulatorSubscriber } from '../pubsub/clients.js';
 import type { GcpSettings } from './settings.js';
 
@@ -26,6 +27,16 @@ export class GoogleApiError extends Error {
   constructor(message: string, readonly status: number) {
     super(message);
   }
+}
+
+/**
+ * Not found, however the client said it: an HTTP 404 (Cloud Storage's and BigQuery's `code`, a
+ * GoogleApiError's `status`) or gRPC's NOT_FOUND (Pub/Sub, and google-gax clients on REST too).
+ */
+export function isNotFound(error: unknown): boolean {
+  const { code, status } = error as { code?: unknown; status?: unknown };
+  const value = typeof code === 'number' ? code : status;
+  return value === 404 || value === grpcStatus.NOT_FOUND;
 }
 
 /**

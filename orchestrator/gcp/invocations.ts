@@ -1,4 +1,5 @@
 import type { protos, v1 } from '@google-cloud/dataform';
+import { isNotFound } from './clients.js';
 import type { GcpSettings } from './settings.js';
 
 type DataformClient = v1.DataformClient;
@@ -7,9 +8,6 @@ type Timestamp = protos.google.protobuf.ITimestamp;
 
 /** Invocations shown per workflow configuration, newest first. */
 export const INVOCATIONS_PER_WORKFLOW = 3;
-
-/** gRPC's NOT_FOUND, as google-gax reports an HTTP 404. */
-const NOT_FOUND = 5;
 
 export interface FailedAction {
   /** The action's `database.schema.name`. */
@@ -114,7 +112,7 @@ export async function readScheduledRuns(client: DataformClient, repository: stri
   try {
     [configs] = await client.listWorkflowConfigs({ parent: repository });
   } catch (error) {
-    if ((error as { code?: unknown }).code === NOT_FOUND) return { repository, scheduled: false, reason: `no Dataform repository ${repository}`, workflows: [] };
+    if (isNotFound(error)) return { repository, scheduled: false, reason: `no Dataform repository ${repository}`, workflows: [] };
     throw error;
   }
   if (configs.length === 0) return { repository, scheduled: false, reason: 'the repository has no workflow configuration', workflows: [] };

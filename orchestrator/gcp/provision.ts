@@ -1,10 +1,9 @@
 import type { DatasetResource, FormattedMetadata as TableResource } from '@google-cloud/bigquery';
-import { status as grpcStatus } from '@grpc/grpc-js';
 import type { ProjectConfig } from '../config.js';
 import { UserError, errorMessage } from '../errors.js';
 import { MAX_DELIVERY_ATTEMPTS } from '../pipeline/provision.js';
 import { RAW_COLUMNS } from '../warehouse/warehouse.js';
-import type { GcpClients } from './clients.js';
+import { type GcpClients, isNotFound } from './clients.js';
 import { DEFAULT_PROPAGATION_WAIT, type IamPolicy, type PropagationWait, createWithIamPropagation, ensurePubSubServiceAgent, pubsubServiceAgent, withMember } from './iam.js';
 import type { GcpSettings } from './settings.js';
 import { type SubscriptionMetadata, checkSubscription } from './subscriptionHealth.js';
@@ -34,8 +33,6 @@ export interface ProvisionOptions {
 /** Never-expiring: without a policy Pub/Sub deletes a subscription after 31 days without activity. */
 const NEVER_EXPIRE = { expirationPolicy: {} };
 
-/** Not found, as the HTTP APIs (Cloud Storage, BigQuery) and the gRPC ones (Pub/Sub) say it. */
-const isNotFound = (error: unknown) => [404, grpcStatus.NOT_FOUND].includes((error as { code?: number }).code ?? 0);
 
 /**
  * BigQuery allows 10,000 partitions per table: 416 days of hourly partitions. Raw partitions expire

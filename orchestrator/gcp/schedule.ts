@@ -1,10 +1,11 @@
 import type { DatasetResource } from '@google-cloud/bigquery';
 import type { protos } from '@google-cloud/dataform';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type { ProjectConfig } from '../config.js';
 import { compileProject } from '../dataform/compile.js';
 import { AUDIT_TAG, PIPELINE_TAG, actionsInDependencyOrder, selectActions } from '../dataform/graph.js';
 import { UserError, errorMessage } from '../errors.js';
-import { type GcpClients, GoogleApiError, type ScheduleClients } from './clients.js';
+import { type GcpClients, GoogleApiError, type ScheduleClients, isNotFound } from './clients.js';
 import { bigqueryVars } from './dataform.js';
 import { checkLocation } from './location.js';
 import type { GcpStep } from './provision.js';
@@ -69,11 +70,7 @@ export function withUnconditionalMember(policy: Policy, role: string, member: st
   };
 }
 
-const isNotFound = (error: unknown) => {
-  const code = (error as { code?: number; status?: number }).code ?? (error as { status?: number }).status;
-  return code === 5 || code === 404;
-};
-const isPermissionDenied = (error: unknown) => [7, 403].includes((error as { code?: number }).code ?? 0);
+const isPermissionDenied = (error: unknown) => [grpcStatus.PERMISSION_DENIED, 403].includes((error as { code?: number }).code ?? 0);
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
 const orEmpty = (value: string | null | undefined) => value ?? '';
 
