@@ -1,10 +1,10 @@
 import type { protos, v1 } from '@google-cloud/dataform';
 import { isNotFound } from './clients.js';
 import type { GcpSettings } from './settings.js';
+import { isoOfProtobufTimestamp } from '../protobufTime.js';
 
 type DataformClient = v1.DataformClient;
 type WorkflowConfig = protos.google.cloud.dataform.v1.IWorkflowConfig;
-type Timestamp = protos.google.protobuf.ITimestamp;
 
 /** Invocations shown per workflow configuration, newest first. */
 export const INVOCATIONS_PER_WORKFLOW = 3;
@@ -55,10 +55,6 @@ export function dataformRepositoryName(settings: GcpSettings): string | { unplac
   return `projects/${settings.projectId}/locations/${settings.dataformRegion}/repositories/${settings.dataformRepository}`;
 }
 
-function isoOf(time: Timestamp | null | undefined): string | null {
-  if (!time) return null;
-  return new Date(Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6)).toISOString();
-}
 
 function shortName(name: string | null | undefined): string {
   return (name ?? '').split('/').at(-1) ?? '';
@@ -81,14 +77,14 @@ async function invocationsOf(client: DataformClient, config: WorkflowConfig): Pr
     .slice(0, INVOCATIONS_PER_WORKFLOW);
   const shown: ScheduledInvocation[] = [];
   for (const record of records) {
-    const scheduledAt = isoOf(record.executionTime);
+    const scheduledAt = isoOfProtobufTimestamp(record.executionTime);
     if (!record.workflowInvocation) {
       shown.push({ scheduledAt, invocation: null, state: 'NOT_STARTED', startTime: null, endTime: null, durationSeconds: null, error: record.errorStatus?.message ?? 'no invocation was created' });
       continue;
     }
     const [invocation] = await client.getWorkflowInvocation({ name: record.workflowInvocation });
-    const startTime = isoOf(invocation.invocationTiming?.startTime);
-    const endTime = isoOf(invocation.invocationTiming?.endTime);
+    const startTime = isoOfProtobufTimestamp(invocation.invocationTiming?.startTime);
+    const endTime = isoOfProtobufTimestamp(invocation.invocationTiming?.endTime);
     const state = String(invocation.state ?? 'STATE_UNSPECIFIED');
     shown.push({
       scheduledAt, invocation: record.workflowInvocation, state, startTime, endTime,

@@ -1,4 +1,5 @@
-import type { MetricServiceClient, protos } from '@google-cloud/monitoring';
+import type { MetricServiceClient } from '@google-cloud/monitoring';
+import { isoOfProtobufTimestamp } from '../protobufTime.js';
 
 /** Pub/Sub's subscription metrics `status` reads (both GAUGE, INT64). */
 export const UNDELIVERED_MESSAGES = 'pubsub.googleapis.com/subscription/num_undelivered_messages';
@@ -21,12 +22,6 @@ export interface SubscriptionBacklog {
   sampledAt: string | null;
 }
 
-type Timestamp = protos.google.protobuf.ITimestamp;
-
-function isoOf(time: Timestamp | null | undefined): string | null {
-  if (!time) return null;
-  return new Date(Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6)).toISOString();
-}
 
 /**
  * The filter for one metric of the pipeline's subscriptions. timeSeries.list takes one metric type
@@ -54,7 +49,7 @@ async function latestPoints(client: MetricServiceClient, projectId: string, metr
     const subscription = s.resource?.labels?.subscription_id;
     const point = s.points?.[0];
     if (!subscription || !point) continue;
-    latest.set(subscription, { value: Number(point.value?.int64Value ?? point.value?.doubleValue ?? 0), at: isoOf(point.interval?.endTime) });
+    latest.set(subscription, { value: Number(point.value?.int64Value ?? point.value?.doubleValue ?? 0), at: isoOfProtobufTimestamp(point.interval?.endTime) });
   }
   return latest;
 }

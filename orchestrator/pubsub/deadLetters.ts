@@ -1,6 +1,7 @@
 import type { protos, Topic, v1 } from '@google-cloud/pubsub';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { errorMessage } from '../errors.js';
+import { isoOfProtobufTimestamp } from '../protobufTime.js';
 
 type ReceivedMessage = protos.google.pubsub.v1.IReceivedMessage;
 
@@ -40,11 +41,6 @@ const dataOf = (received: ReceivedMessage): Buffer => {
 const originalAttributes = (received: ReceivedMessage) =>
   Object.fromEntries(Object.entries(received.message?.attributes ?? {}).filter(([key]) => !DEAD_LETTER_ATTRIBUTE.test(key)));
 
-function rfc3339(time: protos.google.protobuf.ITimestamp | null | undefined): string {
-  const millis = Number(String(time?.seconds ?? 0)) * 1000 + Math.floor((time?.nanos ?? 0) / 1e6);
-  return new Date(millis).toISOString();
-}
-
 export function describeDeadLetter(received: ReceivedMessage, dataBytes: number): DeadLetter {
   // A message that was not dead-lettered by Pub/Sub lacks its attributes.
   const attributes: Record<string, string | undefined> = received.message?.attributes ?? {};
@@ -52,7 +48,8 @@ export function describeDeadLetter(received: ReceivedMessage, dataBytes: number)
   const attempts = attributes.CloudPubSubDeadLetterSourceDeliveryCount;
   return {
     messageId: received.message?.messageId ?? '',
-    publishTime: rfc3339(received.message?.publishTime),
+    // Pub/Sub always sets it; without one, the epoch.
+    publishTime: isoOfProtobufTimestamp(received.message?.publishTime) ?? new Date(0).toISOString(),
     deliveryAttempts: attempts === undefined ? null : Number(attempts),
     sourceSubscription: attributes.CloudPubSubDeadLetterSourceSubscription ?? null,
     data: data.subarray(0, dataBytes).toString('utf8'),
