@@ -1,5 +1,6 @@
 import { FINAL_TABLE } from '../contract.js';
 import { terminalSafe } from '../output/format.js';
+import { formatCount } from '../output/numbers.js';
 import type { ScheduledInvocation } from './invocations.js';
 import type { SubscriptionBacklog } from './monitoring.js';
 import { type GcpStatusView, type TableInfo, isUnavailable } from './status.js';
@@ -14,10 +15,6 @@ export function humanDuration(seconds: number): string {
   if (s < 5400) return `${sign}${Math.round(s / 60)} min`;
   if (s < 172_800) return `${sign}${+(s / 3600).toFixed(1)} h`;
   return `${sign}${+(s / 86_400).toFixed(1)} days`;
-}
-
-export function humanCount(n: number): string {
-  return n.toLocaleString('en-US');
 }
 
 /** An instant to the minute, in UTC. */
@@ -54,7 +51,7 @@ function backlogLine(part: SubscriptionBacklog | { error: string }, what: 'unack
   if (part.unackedMessages === null) return [row(part.subscription, 'no sample in the last 10 min (Cloud Monitoring)')];
   const oldest = part.unackedMessages > 0 && part.oldestUnackedAgeSeconds !== null ? `, oldest ${humanDuration(part.oldestUnackedAgeSeconds)}` : '';
   const sampled = part.sampledAt ? ` (sampled ${part.sampledAt.slice(11, 16)} UTC)` : '';
-  return [row(part.subscription, `${humanCount(part.unackedMessages)} ${what}${oldest}${sampled}`)];
+  return [row(part.subscription, `${formatCount(part.unackedMessages)} ${what}${oldest}${sampled}`)];
 }
 
 function invocationText(i: ScheduledInvocation): string {
@@ -81,7 +78,7 @@ function runsLines(view: GcpStatusView): string[] {
 
 function tableText(info: TableInfo): string {
   if (info.exists === false) return 'does not exist';
-  return `${humanCount(info.rows ?? 0)} rows${info.lastModified ? `, changed ${minute(info.lastModified)}` : ''}`;
+  return `${formatCount(info.rows ?? 0)} rows${info.lastModified ? `, changed ${minute(info.lastModified)}` : ''}`;
 }
 
 export function renderGcpStatus(view: GcpStatusView): string {
