@@ -270,6 +270,15 @@ function differs(resource: string, name: string, differences: string[]): GcpStep
   return { resource, name, status: differences.length ? 'differs' : 'exists', detail: differences.join('; ') || undefined };
 }
 
+/** What a release and a workflow configuration share: when they run, and whether at all. */
+function timingDifferences(found: ReleaseConfig | WorkflowConfig, expected: { cronSchedule: string; timeZone: string }): string[] {
+  return [
+    orEmpty(found.cronSchedule) !== expected.cronSchedule ? `cron ${orEmpty(found.cronSchedule) || '(none)'}, expected ${expected.cronSchedule}` : '',
+    (orEmpty(found.timeZone) || 'UTC') !== expected.timeZone ? `time zone ${orEmpty(found.timeZone) || 'UTC'}, expected ${expected.timeZone}` : '',
+    found.disabled ? 'disabled' : '',
+  ];
+}
+
 function releaseDifferences(found: ReleaseConfig, expected: { gitCommitish: string; codeCompilationConfig: { defaultDatabase: string; defaultLocation: string; vars: Record<string, string> }; cronSchedule: string; timeZone: string }): string[] {
   const config = found.codeCompilationConfig;
   const foundVars = config?.vars ?? {};
@@ -283,9 +292,7 @@ function releaseDifferences(found: ReleaseConfig, expected: { gitCommitish: stri
     ...['defaultSchema', 'assertionSchema', 'databaseSuffix', 'schemaSuffix', 'tablePrefix'].filter((key) => orEmpty((config as Record<string, string> | null | undefined)?.[key]))
       .map((key) => `${key} is set, overriding dataform.json`),
     ...varDifferences,
-    orEmpty(found.cronSchedule) !== expected.cronSchedule ? `cron ${orEmpty(found.cronSchedule) || '(none)'}, expected ${expected.cronSchedule}` : '',
-    (orEmpty(found.timeZone) || 'UTC') !== expected.timeZone ? `time zone ${orEmpty(found.timeZone) || 'UTC'}, expected ${expected.timeZone}` : '',
-    found.disabled ? 'disabled' : '',
+    ...timingDifferences(found, expected),
   ].filter(Boolean);
 }
 
@@ -301,9 +308,7 @@ function workflowDifferences(found: WorkflowConfig, expected: { releaseConfig: s
     invocation?.fullyRefreshIncrementalTablesEnabled ? 'fully refreshes incremental tables' : '',
     orEmpty(invocation?.serviceAccount) !== expected.invocationConfig.serviceAccount
       ? `runs as ${orEmpty(invocation?.serviceAccount) || 'the Dataform service agent'}, expected ${expected.invocationConfig.serviceAccount}` : '',
-    orEmpty(found.cronSchedule) !== expected.cronSchedule ? `cron ${orEmpty(found.cronSchedule) || '(none)'}, expected ${expected.cronSchedule}` : '',
-    (orEmpty(found.timeZone) || 'UTC') !== expected.timeZone ? `time zone ${orEmpty(found.timeZone) || 'UTC'}, expected ${expected.timeZone}` : '',
-    found.disabled ? 'disabled' : '',
+    ...timingDifferences(found, expected),
   ].filter(Boolean);
 }
 
