@@ -200,7 +200,7 @@ describe('up and sink report what matters', () => {
     const dir = newWorkdir();
     // DuckDB's memory limit, far too small for the models: staging runs out of memory.
     const result = await cli(['up', '--workdir', dir], temp, { ORCHESTRATOR_DUCKDB_MEMORY: '20MB' });
-    assertCleanError(result, /^orchestrator: the models failed: chat_models\.stg_pending_deliveries: Out of Memory Error/m);
+    assertCleanError(result, /^orchestrator: the models failed: chat_models\.stg_pending_deliveries: DuckDB ran out of memory at its limit of 20MB: raise --memory or \$ORCHESTRATOR_DUCKDB_MEMORY \(Out of Memory Error/m);
     assert.doesNotMatch(result.stderr + result.stdout, /Catalog Error/);
     assert.match(result.stdout, /customer_courier_conversations\s+not created/);
     assert.deepEqual(emulatorPids(dir), []);

@@ -140,7 +140,7 @@ describe('memory: from the machine, a flag or the environment', () => {
     return Number(match[1]) / (match[2] === 'MiB' ? 1024 : 1);
   };
 
-  test('default: half of the physical memory or the cgroup limit, spilling inside the work directory', async () => {
+  test('default for query (a sandbox, which cannot raise its limit later): the ceiling, half of the physical memory or the cgroup limit, spilling inside the work directory', async () => {
     const { m, t } = await setting([], { ORCHESTRATOR_DUCKDB_MEMORY: '' });
     const constrained = process.constrainedMemory();
     const machine = constrained > 0 ? Math.min(os.totalmem(), constrained) : os.totalmem();

@@ -68,7 +68,7 @@ export function withCommonOptions<T>(yargs: Argv<T>, uses: CommonOptionsFor = {}
   if (uses.warehouse ?? true) {
     common = common.option('memory', {
       type: 'string',
-      describe: `Memory DuckDB may use before it spills to the work directory, e.g. 4GB (same as $${MEMORY_ENV}; default: half the machine's memory or cgroup limit)`,
+      describe: `Memory DuckDB may use before it spills to the work directory, e.g. 4GB (same as $${MEMORY_ENV}; default: 512MiB, raised to half the machine's memory or cgroup limit for a statement that needs more)`,
       coerce: (value: string) => parseMemorySize(value, '--memory'),
     });
   }

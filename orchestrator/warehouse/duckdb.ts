@@ -16,7 +16,7 @@ import {
 } from '@duckdb/node-api';
 import { UserError, errorMessage } from '../errors.js';
 import type { Target } from '../identifiers.js';
-import { memoryLimit } from './memory.js';
+import { MEMORY_ENV, memoryBudget, type MemoryBudget } from './memory.js';
 import type { Block, TableLayout } from '../bigquery/cost.js';
 import type { Scalar } from '../bigquery/scans.js';
 import { RAW_COLUMNS, Timestamp, rawPartitionsTarget, type QueryResult, type RawRow, type Row, type MergeCounts, type TableOptions, type Value, type Warehouse } from './warehouse.js';
@@ -103,6 +103,8 @@ const strictJsonValid = DuckDBScalarFunction.create({
   },
 });
 
+const isOutOfMemory = (error: unknown) => /Out of Memory/i.test(errorMessage(error));
+
 function toValue(value: DuckDBValue, typeId: DuckDBTypeId): Value {
   if (value === null) return null;
   if (value instanceof DuckDBTimestampTZValue) return new Timestamp(value.micros);
@@ -138,8 +140,10 @@ export interface DuckDbOptions {
    * settings access once the warehouse is attached (see queryUntrusted).
    */
   sandbox?: boolean;
-  /** DuckDB's memory_limit, e.g. '4GB'; default: memoryLimit(). */
-  memoryLimit?: string;
+  /** DuckDB's memory_limit to start with and to raise to for a statement that runs out; default: memoryBudget(). */
+  memory?: MemoryBudget;
+  /** Where the warehouse says it raised its memory limit; default: stderr. */
+  log?: (line: string) => void;
   /** Profile the models' statements through this file, counting the rows each table scan reads. */
   profileFile?: string;
 }
@@ -158,8 +162,32 @@ export class DuckDbWarehouse implements Warehouse {
     private readonly connection: DuckDBConnection,
     private readonly instance: DuckDBInstance,
     private readonly sandboxed: boolean,
+    private memory: MemoryBudget,
+    private readonly log: (line: string) => void,
     private readonly profileFile?: string,
   ) {}
+
+  /**
+   * Runs `work`, which must be atomic (one statement, or a transaction it rolls back on error), so
+   * that it can run again. When DuckDB runs out of memory below the ceiling, the limit is raised to
+   * the ceiling for the rest of this session and `work` runs once more; at the ceiling, the error
+   * says which limit to raise.
+   */
+  private async withMemoryHeadroom<T>(what: string, work: () => Promise<T>, canRunAgain = () => Promise.resolve(true)): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isOutOfMemory(error) || !(await canRunAgain())) throw error;
+      const { start, ceiling } = this.memory;
+      if (start === ceiling) {
+        throw new Error(`DuckDB ran out of memory at its limit of ${ceiling}: raise --memory or $${MEMORY_ENV} (${errorMessage(error).split('\n')[0]})`);
+      }
+      this.log(`warehouse: ${what} needed more than ${start} of memory; raised DuckDB's limit to ${ceiling} and ran it again`);
+      await this.connection.run(`SET memory_limit = ${quoteLiteral(ceiling)}`);
+      this.memory = { start: ceiling, ceiling };
+      return work();
+    }
+  }
 
   /** Runs one of the models' statements, adding up what its scans read when profiling; returns the rows it changed. */
   private async runModelSql(sql: string): Promise<number> {
@@ -182,7 +210,9 @@ export class DuckDbWarehouse implements Warehouse {
     // Reading never creates the work directory: a mistyped --workdir says so and leaves nothing behind.
     if (readOnly && !existsSync(file)) throw new UserError(`no warehouse at ${file}: run 'orchestrator transform' (or load data) first`);
     if (!readOnly) mkdirSync(path.dirname(file), { recursive: true });
-    const limit = options.memoryLimit ?? memoryLimit();
+    const budget = options.memory ?? memoryBudget();
+    // A sandbox locks its settings, so it cannot raise its limit later: it starts at the ceiling.
+    const memory = options.sandbox ? { start: budget.ceiling, ceiling: budget.ceiling } : budget;
     // A sandbox never downloads or loads an extension on its own (INSTALL/LOAD are refused anyway).
     const config: Record<string, string> = options.sandbox ? { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' } : {};
     const instance = await DuckDBInstance.create(':memory:', config);
@@ -191,7 +221,7 @@ export class DuckDbWarehouse implements Warehouse {
       await connection.run(`SET TimeZone = 'UTC'`);
       // Bounded memory, spilling to the work directory beyond it; exports sort explicitly, so
       // insertion order need not be kept (which lets large CREATE TABLE AS stream).
-      await connection.run(`SET memory_limit = ${quoteLiteral(limit)}`);
+      await connection.run(`SET memory_limit = ${quoteLiteral(memory.start)}`);
       await connection.run(`SET temp_directory = ${quoteLiteral(path.join(path.dirname(file), 'duckdb-tmp'))}`);
       await connection.run(`SET preserve_insertion_order = false`);
       connection.registerScalarFunction(strictJsonValid);
@@ -216,10 +246,11 @@ export class DuckDbWarehouse implements Warehouse {
       if (/Could not set lock|Conflicting lock/i.test(message)) {
         throw new UserError(`the warehouse ${file} is in use by another process; wait for it to finish (${message.split('\n')[0]})`);
       }
-      if (/Out of Memory/i.test(message)) throw new UserError(`the memory limit ${limit} is too small to open the warehouse: raise --memory`);
+      if (isOutOfMemory(error)) throw new UserError(`the memory limit ${memory.start} is too small to open the warehouse: raise --memory`);
       throw error;
     }
-    return new DuckDbWarehouse(connection, instance, Boolean(options.sandbox), options.profileFile);
+    const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+    return new DuckDbWarehouse(connection, instance, Boolean(options.sandbox), memory, log, options.profileFile);
   }
 
   async ensureDataset(database: string, schema: string): Promise<void> {
@@ -254,6 +285,10 @@ export class DuckDbWarehouse implements Warehouse {
       const hour = new Date(Number(row.publish_time.micros / 1000n)).toISOString().slice(0, 13);
       perHour.set(hour, (perHour.get(hour) ?? 0) + 1);
     }
+    await this.withMemoryHeadroom(`appending to ${target.name}`, () => this.appendInTransaction(target, rows, perHour));
+  }
+
+  private async appendInTransaction(target: Target, rows: RawRow[], perHour: Map<string, number>): Promise<void> {
     await this.connection.run('BEGIN TRANSACTION');
     try {
       const appender = await this.connection.createAppender(target.name, target.schema, target.database);
@@ -313,6 +348,10 @@ export class DuckDbWarehouse implements Warehouse {
   // the clustering columns cost 0.4 CPU s per million events and changed no incremental scan (the
   // same 1,572,002 rows read after a first build of 1.12M events either way).
   async createOrReplaceTable(target: Target, query: string, options: TableOptions): Promise<void> {
+    await this.withMemoryHeadroom(`creating ${target.name}`, () => this.createTableAs(target, query, options));
+  }
+
+  private async createTableAs(target: Target, query: string, options: TableOptions): Promise<void> {
     const select = bigQueryLexicalToDuckDb(query);
     const create = `CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${select}`;
     if (!options.transient) {
@@ -344,6 +383,10 @@ export class DuckDbWarehouse implements Warehouse {
    * result, and DuckDB rewrites rows far faster than it updates a million of them in place.
    */
   async mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates: string[] = []): Promise<MergeCounts> {
+    return this.withMemoryHeadroom(`merging into ${target.name}`, () => this.deleteAndInsert(target, query, uniqueKey, columns, predicates));
+  }
+
+  private async deleteAndInsert(target: Target, query: string, uniqueKey: string[], columns: string[], predicates: string[]): Promise<MergeCounts> {
     // A condition on the target alone bounds the rows looked at, outside the correlated lookup: DuckDB
     // then filters the target once, where inside it the condition ran in every probe's plan.
     const onSource = (p: string) => /\bDATAFORM_SOURCE\b/i.test(p);
@@ -379,7 +422,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   async insertInto(target: Target, query: string, columns: string[]): Promise<number> {
     const list = columns.map(quoteIdentifier).join(', ');
-    return this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM (${bigQueryLexicalToDuckDb(query)})`);
+    return this.withMemoryHeadroom(`inserting into ${target.name}`, () => this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM (${bigQueryLexicalToDuckDb(query)})`));
   }
 
   async resetScriptVariables(): Promise<void> {
@@ -388,14 +431,19 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async execute(sql: string): Promise<void> {
-    await this.runModelSql(bigQueryLexicalToDuckDb(sql));
+    const translated = bigQueryLexicalToDuckDb(sql);
+    // Several statements in one text commit one by one: only a single statement can run again whole.
+    const single = async () => (await this.connection.extractStatements(translated)).count === 1;
+    await this.withMemoryHeadroom('a statement', () => this.runModelSql(translated), single);
   }
 
   async query(sql: string, limit?: number): Promise<QueryResult> {
     const translated = bigQueryLexicalToDuckDb(sql);
-    if (limit === undefined) return readRows(await this.connection.runAndReadAll(translated));
-    // Streamed and read only as far as the limit: the SQL is never wrapped or rewritten.
-    return readRows(await this.connection.streamAndReadUntil(translated, limit), limit);
+    return this.withMemoryHeadroom('a query', async () => {
+      if (limit === undefined) return readRows(await this.connection.runAndReadAll(translated));
+      // Streamed and read only as far as the limit: the SQL is never wrapped or rewritten.
+      return readRows(await this.connection.streamAndReadUntil(translated, limit), limit);
+    });
   }
 
   /**
@@ -493,7 +541,8 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async countRows(target: Target): Promise<number> {
-    const reader = await this.connection.runAndReadAll(`SELECT COUNT(*) FROM ${quoteTarget(target)}`);
+    // A view's count runs its query (an assertion's, say).
+    const reader = await this.withMemoryHeadroom(`counting ${target.name}`, () => this.connection.runAndReadAll(`SELECT COUNT(*) FROM ${quoteTarget(target)}`));
     return Number(reader.getRows()[0]?.[0] ?? 0);
   }
 
