@@ -73,6 +73,12 @@ describe('the warehouse memory budget', () => {
     assert.deepEqual(fixed.log, []);
     await fixed.warehouse.close();
 
+    const low = await open({ start: '16MiB', ceiling: '32MiB' });
+    await low.warehouse.ensureDataset('p', 's');
+    await assert.rejects(low.warehouse.createOrReplaceTable(target('large'), LARGE_JSON_ROWS, {}), /^Error: DuckDB ran out of memory at its limit of 32MiB: raise --memory/);
+    assert.equal(low.log.length, 1, 'raised once, then failed at the ceiling');
+    await low.warehouse.close();
+
     const { warehouse, log } = await open({ start: '32MiB', ceiling: '1GiB' });
     await warehouse.ensureDataset('p', 's');
     await warehouse.execute(`CREATE TABLE p.s.runs (n INTEGER)`);

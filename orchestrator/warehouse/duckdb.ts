@@ -174,18 +174,23 @@ export class DuckDbWarehouse implements Warehouse {
    * says which limit to raise.
    */
   private async withMemoryHeadroom<T>(what: string, work: () => Promise<T>, canRunAgain = () => Promise.resolve(true)): Promise<T> {
+    const { start, ceiling } = this.memory;
+    const atCeiling = (error: unknown) => (isOutOfMemory(error)
+      ? new Error(`DuckDB ran out of memory at its limit of ${ceiling}: raise --memory or $${MEMORY_ENV} (${errorMessage(error).split('\n')[0]})`)
+      : error);
     try {
       return await work();
     } catch (error) {
       if (!isOutOfMemory(error) || !(await canRunAgain())) throw error;
-      const { start, ceiling } = this.memory;
-      if (start === ceiling) {
-        throw new Error(`DuckDB ran out of memory at its limit of ${ceiling}: raise --memory or $${MEMORY_ENV} (${errorMessage(error).split('\n')[0]})`);
-      }
-      this.log(`warehouse: ${what} needed more than ${start} of memory; raised DuckDB's limit to ${ceiling} and ran it again`);
-      await this.connection.run(`SET memory_limit = ${quoteLiteral(ceiling)}`);
-      this.memory = { start: ceiling, ceiling };
-      return work();
+      if (start === ceiling) throw atCeiling(error);
+    }
+    this.log(`warehouse: ${what} needed more than ${start} of memory; raised DuckDB's limit to ${ceiling} and ran it again`);
+    await this.connection.run(`SET memory_limit = ${quoteLiteral(ceiling)}`);
+    this.memory = { start: ceiling, ceiling };
+    try {
+      return await work();
+    } catch (error) {
+      throw atCeiling(error);
     }
   }
 
