@@ -26,6 +26,12 @@ function wholeNumber(name, fallback) {
 const horizonDays = wholeNumber("horizonDays", "7");
 if (horizonDays < 1) throw new Error(`var horizonDays must be a whole number of days >= 1, got ${horizonDays}`);
 
+// A subscription writes in batches, so a row published shortly before the latest publish time a run
+// read can land just after that run. The rows published in the last landingWindowMinutes before that
+// point are counted apart: a row landing late inside the window costs the next run a re-read from the
+// window's start, not of the whole hour.
+const landingWindowMinutes = wholeNumber("landingWindowMinutes", "5");
+
 const orderIdRange = {
   start: wholeNumber("orderIdPartitionStart", "0"),
   end: wholeNumber("orderIdPartitionEnd", "1000000000"),
@@ -94,10 +100,19 @@ function arrayMax(name) {
   return duckdb ? `list_max(${variable(name)})` : `(SELECT MAX(v) FROM UNNEST(${checkName(name)}) AS v)`;
 }
 
+function addInterval(timestamp, amount, unit) {
+  if (!Number.isInteger(amount)) throw new Error(`adding ${unit}s: the amount must be a whole number, got ${amount}`);
+  return duckdb ? `(${timestamp} + INTERVAL (${amount}) ${unit})` : `TIMESTAMP_ADD(${timestamp}, INTERVAL ${amount} ${unit})`;
+}
+
 /** `timestamp` plus `hours` (a whole number, negative to subtract). */
 function addHours(timestamp, hours) {
-  if (!Number.isInteger(hours)) throw new Error(`addHours: hours must be a whole number, got ${hours}`);
-  return duckdb ? `(${timestamp} + INTERVAL (${hours}) HOUR)` : `TIMESTAMP_ADD(${timestamp}, INTERVAL ${hours} HOUR)`;
+  return addInterval(timestamp, hours, "HOUR");
+}
+
+/** `timestamp` plus `minutes` (a whole number, negative to subtract). */
+function addMinutes(timestamp, minutes) {
+  return addInterval(timestamp, minutes, "MINUTE");
 }
 
 /** The hour a timestamp falls in: the raw table's partition. */
@@ -167,6 +182,7 @@ function assertNoRows(check, query) {
 
 module.exports = {
   horizonDays,
+  landingWindowMinutes,
   orderIdPartitioning,
   sqlType,
   variable,
@@ -177,6 +193,7 @@ module.exports = {
   arrayMax,
   hourOf,
   addHours,
+  addMinutes,
   rawPartitions,
   declareTouchedEvents,
   declareTouchedOrders,

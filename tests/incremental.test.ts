@@ -90,6 +90,30 @@ describe('incremental runs read what changed, and equal a build from scratch', (
     assert.deepEqual(await snapshot(incremental), await builtAtOnce(landed));
   });
 
+  test('a row landing late inside the landing window re-reads the window, not the hour', async () => {
+    const p = pipeline();
+    const landed: Delivery[] = [];
+    const T1 = '2024-03-02T10:00:00.000Z';
+    const answer = (orderId: number, minute: number) => delivery(message(orderId, 'courier', `2024-02-02T10:${String(minute).padStart(2, '0')}:00Z`), at(T1, minute));
+    const batches: { name: string; deliveries: Delivery[]; reads: number }[] = [
+      // Read to 10:20; the landing window (5 minutes by default) starts at 10:15, with 3 rows before it.
+      { name: 'four rows', deliveries: [answer(51, 0), answer(52, 5), answer(53, 10), answer(54, 20)], reads: 4 },
+      // Published at 10:18, landing after the run that read to 10:20 (a subscription writing in
+      // batches): the rows before 10:15 still number 3, so the run reads from 10:15 (10:18, 10:20).
+      { name: 'a late row inside the window', deliveries: [answer(55, 18)], reads: 2 },
+      // Published at 10:12, before the window: the hour is read again whole.
+      { name: 'a late row before the window', deliveries: [answer(56, 12)], reads: 6 },
+    ];
+    for (const batch of batches) {
+      landed.push(...batch.deliveries);
+      await p.append(batch.deliveries);
+      const summary = await p.transform();
+      assert.equal(action(summary, 'stg_pending_deliveries')?.rows, batch.reads, `${batch.name}: rows read`);
+      assert.deepEqual(await snapshot(p), await builtAtOnce(landed), `after ${batch.name}`);
+    }
+    assert.equal(action(await p.transform(), 'stg_pending_deliveries')?.rows, 0, 'every row counted once: nothing is pending');
+  });
+
   test('a row landing beyond the horizon is reported loudly, not read, and a wider horizon reads it', async () => {
     const p = pipeline();
     const early = [delivery(message(41, 'courier', '2024-02-01T10:00:00Z'), at(T0, 0))];

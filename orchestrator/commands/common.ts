@@ -107,7 +107,7 @@ export function contextOf(args: CommonArgs): Context {
  * checks their values. The other vars in dataform.json name resources (the orchestrator provisions
  * and reads them from there) or the engine (set by --target), so a run cannot change them.
  */
-export const RUN_VARS = ['horizonDays', 'orderIdPartitionStart', 'orderIdPartitionEnd', 'orderIdPartitionInterval'] as const;
+export const RUN_VARS = ['horizonDays', 'landingWindowMinutes', 'orderIdPartitionStart', 'orderIdPartitionEnd', 'orderIdPartitionInterval'] as const;
 
 /**
  * `--vars` as Dataform's syntax takes it: key=value pairs, so no ',' or '=' in a value (Dataform
