@@ -36,10 +36,19 @@ describe('the warehouse memory budget', () => {
   test('a warehouse starts at the start; a sandbox, which cannot change its settings later, at the ceiling', async () => {
     const { warehouse, file } = await open({ start: '64MiB', ceiling: '1GiB' });
     assert.equal(await limit(warehouse), '64.0 MiB');
+    await warehouse.ensureDataset('p', 's');
+    await warehouse.createOrReplaceTable(target('numbers'), `SELECT range AS n FROM range(100000)`, {});
     await warehouse.close();
     const sandbox = (await open({ start: '64MiB', ceiling: '1GiB' }, { sandbox: true, file })).warehouse;
     assert.equal((await sandbox.queryUntrusted(`SELECT current_setting('memory_limit') AS m`, 1)).rows[0].m, '1.0 GiB');
     await sandbox.close();
+
+    // 64 KiB is too little to attach a DuckDB file that holds a table: opened at the ceiling instead, or refused at a fixed limit.
+    const raised = await open({ start: '64KiB', ceiling: '1GiB' }, { file });
+    assert.equal(await limit(raised.warehouse), '1.0 GiB');
+    assert.deepEqual(raised.log, [`warehouse: opening ${file} needed more than 64KiB of memory; opening it with 1GiB`]);
+    await raised.warehouse.close();
+    await assert.rejects(open({ start: '64KiB', ceiling: '64KiB' }, { file }), /^UserError: the memory limit 64KiB is too small to open the warehouse: raise --memory$/);
   });
 
   test('a table that runs out of memory is created at the ceiling, once, and the warehouse says so', async () => {
@@ -47,7 +56,7 @@ describe('the warehouse memory budget', () => {
     await warehouse.ensureDataset('p', 's');
     await warehouse.createOrReplaceTable(target('large'), LARGE_JSON_ROWS, {});
     assert.deepEqual(await warehouse.query(`SELECT COUNT(*) AS rows, SUM(n) AS chars FROM p.s.large`), { columns: ['rows', 'chars'], rows: [{ rows: 100n, chars: 200_000_190n }] });
-    assert.deepEqual(log, [`warehouse: creating large needed more than 32MiB of memory; raised DuckDB's limit to 1GiB and ran it again`]);
+    assert.deepEqual(log, [`warehouse: creating large needed more than 32MiB of memory; raised DuckDB's limit to 1GiB; running it again`]);
     assert.equal(await limit(warehouse), '1.0 GiB', 'the rest of the session keeps the ceiling');
     await warehouse.close();
   });
@@ -82,7 +91,8 @@ describe('the warehouse memory budget', () => {
     const { warehouse, log } = await open({ start: '32MiB', ceiling: '1GiB' });
     await warehouse.ensureDataset('p', 's');
     await warehouse.execute(`CREATE TABLE p.s.runs (n INTEGER)`);
-    await assert.rejects(warehouse.execute(`INSERT INTO p.s.runs VALUES (1); CREATE TABLE p.s.large AS ${LARGE_JSON_ROWS}`), /Out of Memory/);
+    await assert.rejects(warehouse.execute(`INSERT INTO p.s.runs VALUES (1); CREATE TABLE p.s.large AS ${LARGE_JSON_ROWS}`),
+      /^Error: DuckDB ran out of memory at its limit of 32MiB in a SQL text of several statements, which is not run again \(its first statements committed\): raise --memory/);
     assert.deepEqual((await warehouse.query(`SELECT COUNT(*) AS runs FROM p.s.runs`)).rows, [{ runs: 1n }]);
     assert.deepEqual(log, []);
     await warehouse.close();

@@ -103,7 +103,8 @@ const strictJsonValid = DuckDBScalarFunction.create({
   },
 });
 
-const isOutOfMemory = (error: unknown) => /Out of Memory/i.test(errorMessage(error));
+// DuckDB's error type, not the phrase anywhere (an error can quote data).
+const isOutOfMemory = (error: unknown) => /^Out of Memory Error/m.test(errorMessage(error));
 
 function toValue(value: DuckDBValue, typeId: DuckDBTypeId): Value {
   if (value === null) return null;
@@ -175,23 +176,31 @@ export class DuckDbWarehouse implements Warehouse {
    */
   private async withMemoryHeadroom<T>(what: string, work: () => Promise<T>, canRunAgain = () => Promise.resolve(true)): Promise<T> {
     const { start, ceiling } = this.memory;
-    const atCeiling = (error: unknown) => (isOutOfMemory(error)
-      ? new Error(`DuckDB ran out of memory at its limit of ${ceiling}: raise --memory or $${MEMORY_ENV} (${errorMessage(error).split('\n')[0]})`)
+    const atLimit = (error: unknown, limit: string, detail = '') => (isOutOfMemory(error)
+      ? new Error(`DuckDB ran out of memory at its limit of ${limit}${detail}: raise --memory or $${MEMORY_ENV} (${errorMessage(error).split('\n')[0]})`)
       : error);
     try {
       return await work();
     } catch (error) {
-      if (!isOutOfMemory(error) || !(await canRunAgain())) throw error;
-      if (start === ceiling) throw atCeiling(error);
+      if (!isOutOfMemory(error) || start === ceiling) throw atLimit(error, start);
+      if (!(await canRunAgain())) {
+        await this.raiseLimit();
+        throw atLimit(error, start, ` in ${what} of several statements, which is not run again (its first statements committed)`);
+      }
     }
-    this.log(`warehouse: ${what} needed more than ${start} of memory; raised DuckDB's limit to ${ceiling} and ran it again`);
-    await this.connection.run(`SET memory_limit = ${quoteLiteral(ceiling)}`);
-    this.memory = { start: ceiling, ceiling };
+    await this.raiseLimit();
+    this.log(`warehouse: ${what} needed more than ${start} of memory; raised DuckDB's limit to ${ceiling}; running it again`);
     try {
       return await work();
     } catch (error) {
-      throw atCeiling(error);
+      throw atLimit(error, ceiling);
     }
+  }
+
+  /** The rest of this session runs at the ceiling. */
+  private async raiseLimit(): Promise<void> {
+    await this.connection.run(`SET memory_limit = ${quoteLiteral(this.memory.ceiling)}`);
+    this.memory = { start: this.memory.ceiling, ceiling: this.memory.ceiling };
   }
 
   /** Runs one of the models' statements, adding up what its scans read when profiling; returns the rows it changed. */
@@ -215,6 +224,7 @@ export class DuckDbWarehouse implements Warehouse {
     // Reading never creates the work directory: a mistyped --workdir says so and leaves nothing behind.
     if (readOnly && !existsSync(file)) throw new UserError(`no warehouse at ${file}: run 'orchestrator transform' (or load data) first`);
     if (!readOnly) mkdirSync(path.dirname(file), { recursive: true });
+    const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
     const budget = options.memory ?? memoryBudget();
     // A sandbox locks its settings, so it cannot raise its limit later: it starts at the ceiling.
     const memory = options.sandbox ? { start: budget.ceiling, ceiling: budget.ceiling } : budget;
@@ -251,10 +261,14 @@ export class DuckDbWarehouse implements Warehouse {
       if (/Could not set lock|Conflicting lock/i.test(message)) {
         throw new UserError(`the warehouse ${file} is in use by another process; wait for it to finish (${message.split('\n')[0]})`);
       }
+      if (isOutOfMemory(error) && memory.start !== memory.ceiling) {
+        // Attaching replays the write-ahead log of a run that stopped before its checkpoint.
+        log(`warehouse: opening ${file} needed more than ${memory.start} of memory; opening it with ${memory.ceiling}`);
+        return DuckDbWarehouse.open(file, { ...options, memory: { start: memory.ceiling, ceiling: memory.ceiling } });
+      }
       if (isOutOfMemory(error)) throw new UserError(`the memory limit ${memory.start} is too small to open the warehouse: raise --memory`);
       throw error;
     }
-    const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
     return new DuckDbWarehouse(connection, instance, Boolean(options.sandbox), memory, log, options.profileFile);
   }
 
@@ -323,7 +337,8 @@ export class DuckDbWarehouse implements Warehouse {
       );
       await this.connection.run('COMMIT');
     } catch (error) {
-      await this.connection.run('ROLLBACK');
+      // A COMMIT that fails has already ended the transaction: the original error is the one to report.
+      await this.connection.run('ROLLBACK').catch(() => undefined);
       throw error;
     }
   }
@@ -359,8 +374,9 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   private async createTableAs(target: Target, query: string, options: TableOptions): Promise<void> {
-    const partitionColumn = /^[A-Za-z_][A-Za-z0-9_]*$/.test(options.partitionBy ?? '') ? options.partitionBy : undefined;
-    const select = partitionColumn ? `SELECT * FROM (${bigQueryLexicalToDuckDb(query)}) ORDER BY ${quoteIdentifier(partitionColumn)}` : bigQueryLexicalToDuckDb(query);
+    // A column, not an expression, nor an ingestion-time pseudo-column (_PARTITIONTIME), which no query yields.
+    const partitionColumn = /^[A-Za-z][A-Za-z0-9_]*$/.test(options.partitionBy ?? '') ? options.partitionBy : undefined;
+    const select = partitionColumn ? `SELECT * FROM (${bigQueryLexicalToDuckDb(query)}\n) ORDER BY ${quoteIdentifier(partitionColumn)}` : bigQueryLexicalToDuckDb(query);
     const create = `CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${select}`;
     if (!options.transient) {
       await this.runModelSql(create);
@@ -423,7 +439,8 @@ export class DuckDbWarehouse implements Warehouse {
       await this.connection.run('COMMIT');
       return { inserted: written - updated, updated };
     } catch (error) {
-      await this.connection.run('ROLLBACK');
+      // A COMMIT that fails has already ended the transaction: the original error is the one to report.
+      await this.connection.run('ROLLBACK').catch(() => undefined);
       throw error;
     }
   }
@@ -442,7 +459,7 @@ export class DuckDbWarehouse implements Warehouse {
     const translated = bigQueryLexicalToDuckDb(sql);
     // Several statements in one text commit one by one: only a single statement can run again whole.
     const single = async () => (await this.connection.extractStatements(translated)).count === 1;
-    await this.withMemoryHeadroom('a statement', () => this.runModelSql(translated), single);
+    await this.withMemoryHeadroom('a SQL text', () => this.runModelSql(translated), single);
   }
 
   async query(sql: string, limit?: number): Promise<QueryResult> {
