@@ -114,6 +114,26 @@ describe('incremental runs read what changed, and equal a build from scratch', (
     assert.equal(action(await p.transform(), 'stg_pending_deliveries')?.rows, 0, 'every row counted once: nothing is pending');
   });
 
+  test('raw_partitions_processed from an earlier version gains its columns, and its partitions are read whole once', async () => {
+    const p = pipeline();
+    const T2 = '2024-03-03T10:00:00.000Z';
+    const first = [delivery(message(61, 'courier', '2024-02-03T10:00:00Z'), at(T2, 0)), delivery(order(61, 'BCN'), at(T2, 1))];
+    await p.append(first);
+    await p.transform();
+    // The table as the first version wrote it: no read point, no landing window.
+    const processed = p.table('raw_partitions_processed');
+    await p.execute(`CREATE OR REPLACE TABLE ${processed} AS SELECT partition_id, total_rows, processed_at FROM ${processed}`);
+    const later = [delivery(message(61, 'customer', '2024-02-03T10:00:30Z'), at(T2, 2))];
+    await p.append(later);
+    const migrated = await p.transform();
+    assert.equal(action(migrated, 'stg_pending_deliveries')?.rows, 3, 'no read point: the hour is read whole');
+    assert.deepEqual(await snapshot(p), await builtAtOnce([...first, ...later]));
+    const [point] = await p.rows('raw_partitions_processed', ['rows_before_read_until', 'rows_before_landing_window']);
+    assert.deepEqual([Number(point.rows_before_read_until), Number(point.rows_before_landing_window)], [2, 0], 'read to 10:02; the window starts at 10:00');
+    await p.append([delivery(message(61, 'courier', '2024-02-03T10:00:50Z'), at(T2, 3))]);
+    assert.equal(action(await p.transform(), 'stg_pending_deliveries')?.rows, 2, 'then read from the read point again');
+  });
+
   test('a row landing beyond the horizon is reported loudly, not read, and a wider horizon reads it', async () => {
     const p = pipeline();
     const early = [delivery(message(41, 'courier', '2024-02-01T10:00:00Z'), at(T0, 0))];

@@ -95,6 +95,7 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
   const languageOptions = await server.bigQueryLanguageOptions([
     'RESOLVED_QUERY_STMT', 'RESOLVED_CREATE_TABLE_AS_SELECT_STMT', 'RESOLVED_CREATE_VIEW_STMT', 'RESOLVED_MERGE_STMT',
     'RESOLVED_INSERT_STMT', 'RESOLVED_DELETE_STMT', 'RESOLVED_CREATE_TABLE_STMT', 'RESOLVED_DROP_STMT', 'RESOLVED_ASSERT_STMT',
+    'RESOLVED_ALTER_TABLE_STMT',
   ]);
   const layouts = layoutsOf(options.bigqueryGraph, options.raw);
   const bigqueryActions = new Map(actionsInDependencyOrder(options.bigqueryGraph).map((a) => [a.name, a]));
@@ -179,7 +180,8 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
   /**
    * Post-operations run after the write and read what it wrote (a first run's post-operation reads a
    * table that does not exist before it): they are costed after the action, with the variables the
-   * script had bound.
+   * script had bound. So is an operation's ALTER TABLE, which follows the CREATE TABLE IF NOT EXISTS
+   * of the same table (it scans nothing either way).
    */
   let deferred: (() => Promise<unknown>)[] = [];
   const flushDeferred = async () => {
@@ -219,7 +221,7 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
       }
       const assertion = ASSERT.exec(statement.sql);
       const sql = assertion ? `SELECT ${assertion[1]}` : statement.sql;
-      if (/post-operation$/.test(statement.purpose)) {
+      if (/post-operation$/.test(statement.purpose) || /^\s*ALTER\s+TABLE\b/i.test(sql)) {
         const [boundTypes, boundValues] = [new Map(declared), new Map(values)];
         deferred.push(() => estimateStatement(action.name, statement.purpose, sql, boundTypes, boundValues));
         continue;
