@@ -304,43 +304,49 @@ export class DuckDbWarehouse implements Warehouse {
       const hour = new Date(Number(row.publish_time.micros / 1000n)).toISOString().slice(0, 13);
       perHour.set(hour, (perHour.get(hour) ?? 0) + 1);
     }
-    await this.withMemoryHeadroom(`appending to ${target.name}`, () => this.appendInTransaction(target, rows, perHour));
+    await this.withMemoryHeadroom(`appending to ${target.name}`, () => this.inTransaction(() => this.append(target, rows, perHour)));
   }
 
-  private async appendInTransaction(target: Target, rows: RawRow[], perHour: Map<string, number>): Promise<void> {
+  /** Runs `work` in one transaction: committed whole, or rolled back with the error `work` threw. */
+  private async inTransaction<T>(work: () => Promise<T>): Promise<T> {
     await this.connection.run('BEGIN TRANSACTION');
     try {
-      const appender = await this.connection.createAppender(target.name, target.schema, target.database);
-      try {
-        // Column-wise chunks of DuckDB's vector size: far fewer native calls than value-by-value appends.
-        for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
-          const slice = rows.slice(start, start + CHUNK_ROWS);
-          const chunk = DuckDBDataChunk.create([VARCHAR, VARCHAR, TIMESTAMPTZ, VARCHAR, VARCHAR], slice.length);
-          chunk.setColumns([
-            slice.map((r) => r.subscription_name),
-            slice.map((r) => r.message_id),
-            slice.map((r) => new DuckDBTimestampTZValue(r.publish_time.micros)),
-            slice.map((r) => r.data),
-            slice.map((r) => r.attributes),
-          ]);
-          appender.appendDataChunk(chunk);
-        }
-        appender.flushSync();
-      } finally {
-        appender.closeSync();
-      }
-      const values = [...perHour].map(([hour, count]) =>
-        `('${hour.replace(/[-T]/g, '')}', TIMESTAMPTZ '${hour}:00:00+00', ${count}, now())`).join(', ');
-      await this.connection.run(
-        `INSERT INTO ${quoteTarget(rawPartitionsTarget(target))} VALUES ${values} ON CONFLICT (partition_id) DO UPDATE ` +
-          `SET total_rows = total_rows + EXCLUDED.total_rows, last_modified_time = EXCLUDED.last_modified_time`,
-      );
+      const result = await work();
       await this.connection.run('COMMIT');
+      return result;
     } catch (error) {
       // A COMMIT that fails has already ended the transaction: the original error is the one to report.
       await this.connection.run('ROLLBACK').catch(() => undefined);
       throw error;
     }
+  }
+
+  private async append(target: Target, rows: RawRow[], perHour: Map<string, number>): Promise<void> {
+    const appender = await this.connection.createAppender(target.name, target.schema, target.database);
+    try {
+      // Column-wise chunks of DuckDB's vector size: far fewer native calls than value-by-value appends.
+      for (let start = 0; start < rows.length; start += CHUNK_ROWS) {
+        const slice = rows.slice(start, start + CHUNK_ROWS);
+        const chunk = DuckDBDataChunk.create([VARCHAR, VARCHAR, TIMESTAMPTZ, VARCHAR, VARCHAR], slice.length);
+        chunk.setColumns([
+          slice.map((r) => r.subscription_name),
+          slice.map((r) => r.message_id),
+          slice.map((r) => new DuckDBTimestampTZValue(r.publish_time.micros)),
+          slice.map((r) => r.data),
+          slice.map((r) => r.attributes),
+        ]);
+        appender.appendDataChunk(chunk);
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+    const values = [...perHour].map(([hour, count]) =>
+      `('${hour.replace(/[-T]/g, '')}', TIMESTAMPTZ '${hour}:00:00+00', ${count}, now())`).join(', ');
+    await this.connection.run(
+      `INSERT INTO ${quoteTarget(rawPartitionsTarget(target))} VALUES ${values} ON CONFLICT (partition_id) DO UPDATE ` +
+        `SET total_rows = total_rows + EXCLUDED.total_rows, last_modified_time = EXCLUDED.last_modified_time`,
+    );
   }
 
   async relationKind(target: Target): Promise<'table' | 'view' | null> {
@@ -407,7 +413,7 @@ export class DuckDbWarehouse implements Warehouse {
    * result, and DuckDB rewrites rows far faster than it updates a million of them in place.
    */
   async mergeInto(target: Target, query: string, uniqueKey: string[], columns: string[], predicates: string[] = []): Promise<MergeCounts> {
-    return this.withMemoryHeadroom(`merging into ${target.name}`, () => this.deleteAndInsert(target, query, uniqueKey, columns, predicates));
+    return this.withMemoryHeadroom(`merging into ${target.name}`, () => this.inTransaction(() => this.deleteAndInsert(target, query, uniqueKey, columns, predicates)));
   }
 
   private async deleteAndInsert(target: Target, query: string, uniqueKey: string[], columns: string[], predicates: string[]): Promise<MergeCounts> {
@@ -420,29 +426,21 @@ export class DuckDbWarehouse implements Warehouse {
       ...predicates.filter(onSource).map((p) => `(${bigQueryLexicalToDuckDb(p)})`),
     ].join(' AND ');
     const list = columns.map(quoteIdentifier).join(', ');
-    await this.connection.run('BEGIN TRANSACTION');
-    try {
-      await this.runModelSql(`CREATE OR REPLACE TEMP TABLE merge_source AS ${bigQueryLexicalToDuckDb(query)}`);
-      const duplicates = await this.connection.runAndReadAll(
-        `SELECT COUNT(*) FROM (SELECT 1 FROM temp.main.merge_source GROUP BY ${uniqueKey.map(quoteIdentifier).join(', ')} HAVING COUNT(*) > 1)`,
-      );
-      if (Number(duplicates.getRows()[0]?.[0] ?? 0) > 0) {
-        throw new Error(`MERGE into ${target.name}: the source has several rows for one ${uniqueKey.join(', ')} (a unique key must be unique in the source: BigQuery rejects a MERGE where two source rows match one target row)`);
-      }
-      // The rows deleted are the matched ones MERGE would update; the source rows beyond them are new
-      // (the unique key being unique in the target too, as the models' own assertions check).
-      const updated = await this.runModelSql(
-        `DELETE FROM ${quoteTarget(target)} AS DATAFORM_DEST WHERE ${targetOnly}EXISTS (SELECT 1 FROM temp.main.merge_source AS DATAFORM_SOURCE WHERE ${matched})`,
-      );
-      const written = await this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM temp.main.merge_source`);
-      await this.connection.run('DROP TABLE temp.main.merge_source');
-      await this.connection.run('COMMIT');
-      return { inserted: written - updated, updated };
-    } catch (error) {
-      // A COMMIT that fails has already ended the transaction: the original error is the one to report.
-      await this.connection.run('ROLLBACK').catch(() => undefined);
-      throw error;
+    await this.runModelSql(`CREATE OR REPLACE TEMP TABLE merge_source AS ${bigQueryLexicalToDuckDb(query)}`);
+    const duplicates = await this.connection.runAndReadAll(
+      `SELECT COUNT(*) FROM (SELECT 1 FROM temp.main.merge_source GROUP BY ${uniqueKey.map(quoteIdentifier).join(', ')} HAVING COUNT(*) > 1)`,
+    );
+    if (Number(duplicates.getRows()[0]?.[0] ?? 0) > 0) {
+      throw new Error(`MERGE into ${target.name}: the source has several rows for one ${uniqueKey.join(', ')} (a unique key must be unique in the source: BigQuery rejects a MERGE where two source rows match one target row)`);
     }
+    // The rows deleted are the matched ones MERGE would update; the source rows beyond them are new
+    // (the unique key being unique in the target too, as the models' own assertions check).
+    const updated = await this.runModelSql(
+      `DELETE FROM ${quoteTarget(target)} AS DATAFORM_DEST WHERE ${targetOnly}EXISTS (SELECT 1 FROM temp.main.merge_source AS DATAFORM_SOURCE WHERE ${matched})`,
+    );
+    const written = await this.runModelSql(`INSERT INTO ${quoteTarget(target)} (${list}) SELECT ${list} FROM temp.main.merge_source`);
+    await this.connection.run('DROP TABLE temp.main.merge_source');
+    return { inserted: written - updated, updated };
   }
 
   async insertInto(target: Target, query: string, columns: string[]): Promise<number> {

@@ -13,9 +13,9 @@ export const MEMORY_ENV = 'ORCHESTRATOR_DUCKDB_MEMORY';
  * process and the Pub/Sub emulator's JVM (which holds every unacknowledged message). Beyond the
  * limit in force DuckDB spills to the work directory.
  */
-const DEFAULT_START_BYTES = 512 * 1024 * 1024;
-const DEFAULT_CEILING_SHARE = 0.5;
 const MiB = 1024 * 1024;
+const DEFAULT_START_BYTES = 512 * MiB;
+const DEFAULT_CEILING_SHARE = 0.5;
 
 /** The memory this process may use: physical memory, or the cgroup limit when lower (containers). */
 export function machineMemoryBytes(): number {
