@@ -59,7 +59,7 @@ function sqlType(type) {
   return duckdb && type === "TIMESTAMP" ? "TIMESTAMPTZ" : type;
 }
 
-/** Reads a script variable declared by `declare` or `declareArray`. */
+/** Reads a script variable declared by `declare` (array variables are read by inArray, arrayMin, arrayMax). */
 function variable(name) {
   return duckdb ? `getvariable('${checkName(name)}')` : checkName(name);
 }
@@ -74,12 +74,27 @@ function declare(name, type, query) {
     `DECLARE ${checkName(name)} ${type} DEFAULT (${query})`;
 }
 
-/** Pre-operation: a script variable holding the distinct non-NULL values of `column` in `from`
- * (a FROM clause, optionally with WHERE), as an array; NULL when there are none. */
+/**
+ * Array variables. On BigQuery, a script variable (a constant: `IN UNNEST(...)` prunes clustered
+ * blocks). On DuckDB, a temporary table of one column, `value`, named after the variable: DuckDB
+ * keeps a list variable as one boxed value, and reading it back costs about a second per million
+ * elements, single-threaded, on every use (a run that re-reads an hour of a million events used its
+ * event-id list 8 times), where a semi-join against a table costs a tenth of that. The local runner
+ * drops these tables when the action ends, as a BigQuery script's variables end with it.
+ */
+const ARRAY_TABLE_PREFIX = "script_array_";
+
+function arrayTable(name) {
+  return `temp.main.${ARRAY_TABLE_PREFIX}${checkName(name)}`;
+}
+
+/** Pre-operation: an array variable holding the distinct non-NULL values of `column` in `from`
+ * (a FROM clause, optionally with WHERE); on BigQuery NULL when there are none, on DuckDB an empty
+ * table, which the readers below treat alike. */
 function declareArray(name, elementType, column, from) {
   const where = /\bWHERE\b/i.test(from) ? `${from} AND ${column} IS NOT NULL` : `${from} WHERE ${column} IS NOT NULL`;
   return duckdb ?
-    `SET VARIABLE ${checkName(name)} = (SELECT list(DISTINCT ${column}) FROM ${where})` :
+    `CREATE OR REPLACE TEMP TABLE ${ARRAY_TABLE_PREFIX}${checkName(name)} AS SELECT DISTINCT ${column} AS value FROM ${where}` :
     `DECLARE ${checkName(name)} ARRAY<${elementType}> DEFAULT (SELECT ARRAY_AGG(DISTINCT ${column}) FROM ${where})`;
 }
 
@@ -87,17 +102,17 @@ function declareArray(name, elementType, column, from) {
  * prunes clustered blocks; DuckDB reads it as a hash semi-join. */
 function inArray(expression, name) {
   return duckdb ?
-    `${expression} IN (SELECT UNNEST(${variable(name)}))` :
+    `${expression} IN (SELECT value FROM ${arrayTable(name)})` :
     `${expression} IN UNNEST(${checkName(name)})`;
 }
 
 /** The least and the greatest element of an array variable (NULL when it is NULL or empty). */
 function arrayMin(name) {
-  return duckdb ? `list_min(${variable(name)})` : `(SELECT MIN(v) FROM UNNEST(${checkName(name)}) AS v)`;
+  return duckdb ? `(SELECT MIN(value) FROM ${arrayTable(name)})` : `(SELECT MIN(v) FROM UNNEST(${checkName(name)}) AS v)`;
 }
 
 function arrayMax(name) {
-  return duckdb ? `list_max(${variable(name)})` : `(SELECT MAX(v) FROM UNNEST(${checkName(name)}) AS v)`;
+  return duckdb ? `(SELECT MAX(value) FROM ${arrayTable(name)})` : `(SELECT MAX(v) FROM UNNEST(${checkName(name)}) AS v)`;
 }
 
 function addInterval(timestamp, amount, unit) {

@@ -15,7 +15,7 @@ import { UserError, errorMessage } from '../errors.js';
 import { type Target, targetKey } from '../identifiers.js';
 import { textValue } from '../output/format.js';
 import { runActions, type RunSummary, type WritePath } from '../runner/run.js';
-import { DuckDbWarehouse } from '../warehouse/duckdb.js';
+import { DuckDbWarehouse, scriptArrayTable } from '../warehouse/duckdb.js';
 import { DEFAULT_BLOCK_BYTES, billedBytes, parsePartitionBy, tableCost, type Block, type Parameters, type ScanCost, type TableLayout } from './cost.js';
 import { type Constant, type TableScan, tableScans } from './scans.js';
 import { scriptStatements } from './statements.js';
@@ -132,7 +132,7 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
     const element = /^ARRAY<(\w+)>$/i.exec(type)?.[1];
     const timestamp = ['TIMESTAMP', 'DATE'].includes((element ?? type).toUpperCase());
     const expression = timestamp ? 'epoch_us(x)' : 'x';
-    const source = element ? `(SELECT UNNEST(getvariable('${name}')) AS x)` : `(SELECT getvariable('${name}') AS x)`;
+    const source = element ? `(SELECT value AS x FROM ${scriptArrayTable(name)})` : `(SELECT getvariable('${name}') AS x)`;
     const { rows } = await warehouse.query(`SELECT ${expression} AS v FROM ${source}`);
     const values = rows.map((r) => (r.v === null ? null : typeof r.v === 'bigint' || typeof r.v === 'string' || typeof r.v === 'boolean' ? r.v : BigInt(r.v as number)));
     return element ? values : values[0] ?? null;

@@ -22,10 +22,14 @@ import type { Scalar } from '../bigquery/scans.js';
 import { RAW_COLUMNS, Timestamp, rawPartitionsTarget, type QueryResult, type RawRow, type Row, type MergeCounts, type TableOptions, type Value, type Warehouse } from './warehouse.js';
 
 const CHUNK_ROWS = 2048;
+/** includes/increment.js keeps an array variable in a temporary table of one column, `value`, named with this prefix. */
+const SCRIPT_ARRAY_PREFIX = 'script_array_';
 
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const quoteTarget = (t: Target) => [t.database, t.schema, t.name].map(quoteIdentifier).join('.');
 const quoteLiteral = (value: string) => `'${value.replaceAll("'", "''")}'`;
+/** The table holding the array variable `name` while an action runs. */
+export const scriptArrayTable = (name: string) => `temp.main.${quoteIdentifier(SCRIPT_ARRAY_PREFIX + name)}`;
 
 /**
  * Rewrites the two lexical forms that Dataform's BigQuery output uses and DuckDB reads differently:
@@ -451,7 +455,12 @@ export class DuckDbWarehouse implements Warehouse {
   async resetScriptVariables(): Promise<void> {
     const reader = await this.connection.runAndReadAll(`SELECT name FROM duckdb_variables()`);
     for (const [name] of reader.getRows()) await this.connection.run(`RESET VARIABLE ${quoteIdentifier(String(name))}`);
+    const arrays = await this.connection.runAndReadAll(
+      `SELECT table_name FROM duckdb_tables() WHERE database_name = 'temp' AND starts_with(table_name, ${quoteLiteral(SCRIPT_ARRAY_PREFIX)})`,
+    );
+    for (const [name] of arrays.getRows()) await this.connection.run(`DROP TABLE temp.main.${quoteIdentifier(String(name))}`);
   }
+
 
   async execute(sql: string): Promise<void> {
     const translated = bigQueryLexicalToDuckDb(sql);
