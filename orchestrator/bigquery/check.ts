@@ -8,14 +8,7 @@ import { RAW_COLUMNS } from '../warehouse/warehouse.js';
 import { parsePartitionBy } from './cost.js';
 import { referencedColumns, tableScans, type TableScan } from './scans.js';
 import { actionTasks, type ExecutionTask, runStates, taskStatements, tokenize } from './statements.js';
-import type { AnalyzeResponse, ZetaSqlServer } from './zetasql.js';
-
-/** BigQuery's statement kinds that a Dataform run uses; ZetaSQL rejects any kind not listed. */
-const STATEMENT_KINDS = [
-  'RESOLVED_QUERY_STMT', 'RESOLVED_CREATE_TABLE_AS_SELECT_STMT', 'RESOLVED_CREATE_VIEW_STMT', 'RESOLVED_CREATE_MATERIALIZED_VIEW_STMT',
-  'RESOLVED_MERGE_STMT', 'RESOLVED_INSERT_STMT', 'RESOLVED_UPDATE_STMT', 'RESOLVED_DELETE_STMT', 'RESOLVED_CREATE_TABLE_STMT',
-  'RESOLVED_DROP_STMT', 'RESOLVED_ASSERT_STMT', 'RESOLVED_TRUNCATE_STMT', 'RESOLVED_ALTER_TABLE_STMT',
-] as const;
+import { DATAFORM_STATEMENT_KINDS, type AnalyzeResponse, type ZetaSqlServer } from './zetasql.js';
 
 /** ZetaSQL's TypeKind numbers, by BigQuery's names (product mode: FLOAT64 is DOUBLE). */
 const TYPE_KINDS: Record<string, number> = {
@@ -245,7 +238,7 @@ const SET = /^SET\s+(?:([A-Za-z_]\w*)|\(([^)]*)\)|@@[\w.]+)\s*=([\s\S]*)$/i;
  * `bigquery.requirePartitionFilter`, and through the views over them.
  */
 export async function checkGraph(server: ZetaSqlServer, graph: CompiledGraph, raw: { key: string }): Promise<ActionCheck[]> {
-  const languageOptions = await server.bigQueryLanguageOptions([...STATEMENT_KINDS]);
+  const languageOptions = await server.bigQueryLanguageOptions([...DATAFORM_STATEMENT_KINDS]);
   const tables = new Map<string, Column[]>([[raw.key, RAW_COLUMNS.map((c) => ({ name: c.name, type: scalar(c.type) }))]]);
   const datasets = new Set([raw.key.split('.').slice(0, 2).join('.')]);
   for (const t of [...(graph.tables ?? []), ...(graph.assertions ?? []), ...(graph.operations ?? []), ...(graph.declarations ?? [])]) {

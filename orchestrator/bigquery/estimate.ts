@@ -19,7 +19,7 @@ import { DuckDbWarehouse, scriptArrayTable } from '../warehouse/duckdb.js';
 import { DEFAULT_BLOCK_BYTES, billedBytes, parsePartitionBy, tableCost, type Block, type Parameters, type ScanCost, type TableLayout } from './cost.js';
 import { type Constant, type TableScan, tableScans } from './scans.js';
 import { scriptStatements } from './statements.js';
-import type { ZetaSqlServer } from './zetasql.js';
+import { DATAFORM_STATEMENT_KINDS, type ZetaSqlServer } from './zetasql.js';
 
 export interface StatementEstimate {
   action: string;
@@ -92,11 +92,7 @@ function layoutsOf(graph: CompiledGraph, raw: Target): Map<string, TableLayout> 
  */
 export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWarehouse, options: EstimateOptions): Promise<RunEstimate> {
   const blockBytes = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
-  const languageOptions = await server.bigQueryLanguageOptions([
-    'RESOLVED_QUERY_STMT', 'RESOLVED_CREATE_TABLE_AS_SELECT_STMT', 'RESOLVED_CREATE_VIEW_STMT', 'RESOLVED_MERGE_STMT',
-    'RESOLVED_INSERT_STMT', 'RESOLVED_DELETE_STMT', 'RESOLVED_CREATE_TABLE_STMT', 'RESOLVED_DROP_STMT', 'RESOLVED_ASSERT_STMT',
-    'RESOLVED_ALTER_TABLE_STMT',
-  ]);
+  const languageOptions = await server.bigQueryLanguageOptions([...DATAFORM_STATEMENT_KINDS]);
   const layouts = layoutsOf(options.bigqueryGraph, options.raw);
   const bigqueryActions = new Map(actionsInDependencyOrder(options.bigqueryGraph).map((a) => [a.name, a]));
   const blockCache = new Map<string, Block[]>();

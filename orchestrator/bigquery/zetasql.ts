@@ -30,12 +30,20 @@ function serverBinary(): string {
   return binary;
 }
 
+/** BigQuery's statement kinds that a Dataform run uses; ZetaSQL rejects any kind not listed. */
+export const DATAFORM_STATEMENT_KINDS = [
+  'RESOLVED_QUERY_STMT', 'RESOLVED_CREATE_TABLE_AS_SELECT_STMT', 'RESOLVED_CREATE_VIEW_STMT', 'RESOLVED_CREATE_MATERIALIZED_VIEW_STMT',
+  'RESOLVED_MERGE_STMT', 'RESOLVED_INSERT_STMT', 'RESOLVED_UPDATE_STMT', 'RESOLVED_DELETE_STMT', 'RESOLVED_CREATE_TABLE_STMT',
+  'RESOLVED_DROP_STMT', 'RESOLVED_ASSERT_STMT', 'RESOLVED_TRUNCATE_STMT', 'RESOLVED_ALTER_TABLE_STMT',
+] as const;
+
 /**
  * Google's SQL front end as a local gRPC server, started on a free port and always killed with this
  * process (on exit, on SIGINT/SIGTERM, or by `stop`), since the server outlives a crashed client.
  * It never ends the process itself: on a signal it kills the server and leaves the signal's meaning
  * to whoever else listens for it, or, when nobody does, to the signal's default action.
  */
+
 export class ZetaSqlServer {
   private constructor(
     private readonly module: ZetaSqlModule,
