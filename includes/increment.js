@@ -94,7 +94,7 @@ function arrayTable(name) {
 function declareArray(name, elementType, column, from) {
   const where = /\bWHERE\b/i.test(from) ? `${from} AND ${column} IS NOT NULL` : `${from} WHERE ${column} IS NOT NULL`;
   return duckdb ?
-    `CREATE OR REPLACE TEMP TABLE ${ARRAY_TABLE_PREFIX}${checkName(name)} AS SELECT DISTINCT ${column} AS value FROM ${where}` :
+    `CREATE OR REPLACE TEMP TABLE ${arrayTable(name)} AS SELECT DISTINCT ${column} AS value FROM ${where}` :
     `DECLARE ${checkName(name)} ARRAY<${elementType}> DEFAULT (SELECT ARRAY_AGG(DISTINCT ${column}) FROM ${where})`;
 }
 

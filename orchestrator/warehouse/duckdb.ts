@@ -479,7 +479,7 @@ export class DuckDbWarehouse implements Warehouse {
     for (const [name] of reader.getRows()) await this.connection.run(`RESET VARIABLE ${quoteIdentifier(String(name))}`);
     // The prefix is a literal, not a bound parameter: run after every action through a prepared
     // statement, this query crashed DuckDB's Node bindings (SIGSEGV) in 2 of 3 runs of
-    // tests/incremental; with the literal, in none of 5.
+    // tests/incremental; with the literal, in none of the runs since (the full suite included).
     const arrays = await this.connection.runAndReadAll(
       `SELECT table_name FROM duckdb_tables() WHERE database_name = 'temp' AND starts_with(table_name, ${quoteLiteral(SCRIPT_ARRAY_PREFIX)})`,
     );
