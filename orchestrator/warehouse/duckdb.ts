@@ -28,6 +28,11 @@ const SCRIPT_ARRAY_PREFIX = 'script_array_';
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const quoteTarget = (t: Target) => [t.database, t.schema, t.name].map(quoteIdentifier).join('.');
 const quoteLiteral = (value: string) => `'${value.replaceAll("'", "''")}'`;
+// Metadata queries take literals, not bound parameters: run after every action through a prepared
+// statement, a parameterized one crashed DuckDB's Node bindings (SIGSEGV) in 2 of 3 runs of
+// tests/incremental; with literals, in none of the runs since.
+const relationFilter = (target: Target) =>
+  `table_catalog = ${quoteLiteral(target.database)} AND table_schema = ${quoteLiteral(target.schema)} AND table_name = ${quoteLiteral(target.name)}`;
 /** The table holding the array variable `name` while an action runs. */
 export const scriptArrayTable = (name: string) => `temp.main.${quoteIdentifier(SCRIPT_ARRAY_PREFIX + name)}`;
 
@@ -355,8 +360,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   async relationKind(target: Target): Promise<'table' | 'view' | null> {
     const reader = await this.connection.runAndReadAll(
-      `SELECT table_type FROM information_schema.tables WHERE table_catalog = $1 AND table_schema = $2 AND table_name = $3`,
-      [target.database, target.schema, target.name],
+      `SELECT table_type FROM information_schema.tables WHERE ${relationFilter(target)}`,
     );
     const type = reader.getRows().at(0)?.[0];
     if (type === undefined) return null;
@@ -365,8 +369,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   async columnNames(target: Target): Promise<string[]> {
     const reader = await this.connection.runAndReadAll(
-      `SELECT column_name FROM information_schema.columns WHERE table_catalog = $1 AND table_schema = $2 AND table_name = $3 ORDER BY ordinal_position`,
-      [target.database, target.schema, target.name],
+      `SELECT column_name FROM information_schema.columns WHERE ${relationFilter(target)} ORDER BY ordinal_position`,
     );
     return reader.getRows().map((r) => String(r[0]));
   }
@@ -477,9 +480,7 @@ export class DuckDbWarehouse implements Warehouse {
   async resetScriptVariables(): Promise<void> {
     const reader = await this.connection.runAndReadAll(`SELECT name FROM duckdb_variables()`);
     for (const [name] of reader.getRows()) await this.connection.run(`RESET VARIABLE ${quoteIdentifier(String(name))}`);
-    // The prefix is a literal, not a bound parameter: run after every action through a prepared
-    // statement, this query crashed DuckDB's Node bindings (SIGSEGV) in 2 of 3 runs of
-    // tests/incremental; with the literal, in none of the runs since (the full suite included).
+    // A literal prefix, not a bound parameter (see relationFilter).
     const arrays = await this.connection.runAndReadAll(
       `SELECT table_name FROM duckdb_tables() WHERE database_name = 'temp' AND starts_with(table_name, ${quoteLiteral(SCRIPT_ARRAY_PREFIX)})`,
     );
@@ -541,8 +542,7 @@ export class DuckDbWarehouse implements Warehouse {
    */
   async blocks(target: Target, layout: TableLayout, blockBytes: number): Promise<Block[]> {
     const reader = await this.connection.runAndReadAll(
-      `SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = $1 AND table_schema = $2 AND table_name = $3 ORDER BY ordinal_position`,
-      [target.database, target.schema, target.name],
+      `SELECT column_name, data_type FROM information_schema.columns WHERE ${relationFilter(target)} ORDER BY ordinal_position`,
     );
     const columns = reader.getRows().map(([name, type]) => ({ name: String(name), type: String(type) }));
     const q = (c: string) => quoteIdentifier(c);
