@@ -187,6 +187,16 @@ function timestampDiffSeconds(later, earlier) {
   return `((${micros} - ${micros} % 1000000) // 1000000)`;
 }
 
+/** ALTER TABLE adding each of `columns` ([name, type] pairs) that `table` lacks. BigQuery takes them
+ * all in one statement: one job, and one of the table's metadata updates (BigQuery allows 5 per
+ * 10 seconds per table). DuckDB takes one ADD COLUMN per ALTER, so it gets one statement each. */
+function addColumnsIfNotExists(table, columns) {
+  const additions = columns.map(([name, type]) => `ADD COLUMN IF NOT EXISTS ${name} ${type}`);
+  return duckdb ?
+    additions.map((addition) => `ALTER TABLE ${table} ${addition}`).join(";\n") :
+    `ALTER TABLE ${table} ${additions.join(", ")}`;
+}
+
 /** A TIMESTAMP literal in UTC, e.g. timestampLiteral('1970-01-01 00:00:00+00'). */
 function timestampLiteral(text) {
   return duckdb ? `TIMESTAMPTZ '${text}'` : `TIMESTAMP '${text}'`;
@@ -210,4 +220,5 @@ module.exports = {
   sha256Hex,
   timestampDiffSeconds,
   timestampLiteral,
+  addColumnsIfNotExists,
 };
