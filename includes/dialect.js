@@ -148,12 +148,13 @@ function regexpContains(text, pattern) {
   return duckdb ? `regexp_matches(${text}, '${pattern}')` : `REGEXP_CONTAINS(${text}, r'${pattern}')`;
 }
 
-/** SAFE_CAST to INT64: optionally signed decimal or 0x-hex digits, surrounding whitespace allowed.
+/** SAFE_CAST to INT64: optionally signed decimal or 0x-hex digits, surrounding ASCII white space
+ * (tab to carriage return, space) allowed.
  * DuckDB's TRY_CAST would round '1.5' to 2 and read '1e3' as 1000 where BigQuery returns NULL, so it
  * only sees texts of that shape. */
 function safeCastInt64(text) {
   return duckdb ?
-    `(CASE WHEN regexp_full_match(${text}, '\\s*[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)\\s*') THEN TRY_CAST(trim(${text}, ' ' || chr(9) || chr(10) || chr(13)) AS BIGINT) END)` :
+    `(CASE WHEN regexp_full_match(${text}, '[\\t\\n\\v\\f\\r ]*[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)[\\t\\n\\v\\f\\r ]*') THEN TRY_CAST(trim(${text}, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) AS BIGINT) END)` :
     `SAFE_CAST(${text} AS INT64)`;
 }
 
@@ -166,12 +167,25 @@ function digitsToInt64(text) {
     `IF(REGEXP_CONTAINS(${text}, r'^[0-9]+$'), SAFE_CAST(${text} AS INT64), NULL)`;
 }
 
-/** SAFE_CAST of an ISO 8601 / RFC 3339 text to TIMESTAMP (UTC), truncated to microseconds. */
+/** SAFE_CAST of an ISO 8601 / RFC 3339 text to TIMESTAMP (UTC), truncated to microseconds; NULL
+ * outside BigQuery's range, 0001-01-01 to 9999-12-31 23:59:59.999999 UTC (DuckDB's is wider). */
 function safeCastTimestamp(text) {
-  const truncated = duckdb ?
-    `regexp_replace(${text}, '([.][0-9]{6})[0-9]+', '\\1')` :
-    `REGEXP_REPLACE(${text}, r'([.][0-9]{6})[0-9]+', r'\\1')`;
-  return duckdb ? `TRY_CAST(${truncated} AS TIMESTAMPTZ)` : `SAFE_CAST(${truncated} AS TIMESTAMP)`;
+  if (!duckdb) return `SAFE_CAST(REGEXP_REPLACE(${text}, r'([.][0-9]{6})[0-9]+', r'\\1') AS TIMESTAMP)`;
+  const cast = `TRY_CAST(regexp_replace(${text}, '([.][0-9]{6})[0-9]+', '\\1') AS TIMESTAMPTZ)`;
+  return `(CASE WHEN ${cast} BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' THEN ${cast} END)`;
+}
+
+// Unicode's White_Space characters: what BigQuery's one-argument TRIM removes (measured on ZetaSQL's
+// reference evaluator: tab to carriage return, space, U+0085, U+00A0, U+1680, U+2000 to U+200A,
+// U+2028, U+2029, U+202F, U+205F, U+3000; not U+200B or U+FEFF).
+const WHITE_SPACE = [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005,
+  0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000
+];
+
+/** TRIM(text): Unicode white space removed from both ends. DuckDB's one-argument trim removes
+ * spaces only, so it is given the characters. */
+function trim(text) {
+  return duckdb ? `trim(${text}, ${WHITE_SPACE.map((c) => `chr(${c})`).join(" || ")})` : `TRIM(${text})`;
 }
 
 /** Lower-case hex SHA-256 of a STRING's UTF-8 bytes. */
@@ -217,6 +231,7 @@ module.exports = {
   safeCastInt64,
   digitsToInt64,
   safeCastTimestamp,
+  trim,
   sha256Hex,
   timestampDiffSeconds,
   timestampLiteral,

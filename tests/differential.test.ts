@@ -43,6 +43,10 @@ async function edgeCaseDeliveries(): Promise<Delivery[]> {
     { orderId: 35 }, order(-1, 'X'), order(1.5, 'X'), order('12a', 'X'), order(1e3, 'X'), order('99999999999999999999', 'X'), order(36, ''), order(36, 123),
     message(37, 'courier', '2024-02-30T10:00:00Z'), message(37, 'courier', '2024-02-01T24:00:00Z'), message(37, 'courier', '2024-02-01 10:00:00Z'),
     message(38, 'courier', '2024-02-01T10:00:00Z', { senderAppType: 'Web', fromId: 1 }),
+    // Unicode white space around a sender app type or as a whole city code (trimmed as BigQuery's
+    // TRIM does), and sent times outside BigQuery's timestamp range.
+    message(39, 'courier', '2024-02-01T10:00:00Z', { senderAppType: '\tCourier Android\u3000' }), order(39, '\t\u2028'), order(39, '\u200bBCN'),
+    message(39, 'customer', '0000-01-01T00:00:00Z'), message(39, 'customer', '9999-12-31T23:00:00-05:00'), message(39, 'customer', '0001-01-01T00:00:00Z'),
     // Raw texts for the parser: repeated keys (the first wins), values that are objects, arrays,
     // null or of the wrong type, escapes, numbers written as strings, and the texts a lenient parser
     // or a cheap pre-check could misjudge. (Not a surrogate pair escape: ZetaSQL's evaluator decodes
@@ -282,10 +286,16 @@ describe('includes/dialect.js: every helper gives BigQuery’s answer on DuckDB'
     (d) => `CONCAT(x, (WITH ${d.inlinedCte('c')} (SELECT 'a' AS v UNION ALL SELECT 'b') SELECT STRING_AGG(CONCAT(c.v, twice.v), ',' ORDER BY c.v, twice.v) FROM c, c AS twice))`));
   test('digitsToInt64', () => compare('digitsToInt64', ['5', '007', '0', '+5', '-5', ' 5', '5\n', '0x1A', '1.5', '1e3', '', '٣', '99999999999999999999', '9223372036854775807', '9223372036854775808', null],
     (d) => d.digitsToInt64('x')));
-  test('safeCastInt64', () => compare('safeCastInt64', ['5', '+5', '-5', '007', ' 5', '5 ', '\t5\n', '0x1A', '- 5', '1.5', '1e3', 'abc', '', '99999999999999999999', '9223372036854775807', null],
+  test('safeCastInt64', () => compare('safeCastInt64', ['5', '+5', '-5', '007', ' 5', '5 ', '\t5\n', '\v5', '\f5', '\u00a05', '0x1A', '- 5', '1.5', '1e3', 'abc', '', '99999999999999999999', '9223372036854775807', null],
     (d) => d.safeCastInt64('x')));
   test('safeCastTimestamp', () => compare('safeCastTimestamp', ['2024-02-01T10:00:00Z', '2024-02-01T12:00:00+02:00', '2024-02-01T10:00:00.1234567Z',
-    '2024-02-01T10:00:00.5-05:30', '2024-02-30T10:00:00Z', 'nope', null], (d) => d.safeCastTimestamp('x')));
+    '2024-02-01T10:00:00.5-05:30', '2024-02-30T10:00:00Z', 'nope', null,
+    // BigQuery's range ends where DuckDB's does not.
+    '0000-01-01T00:00:00Z', '0001-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '0001-01-01T00:59:59-01:00',
+    '9999-12-31T23:59:59.999999Z', '9999-12-31T23:59:59.9999999Z', '9999-12-31T23:00:00-05:00', '9999-12-31T23:59:59-00:01'], (d) => d.safeCastTimestamp('x')));
+  // Every Unicode white space character, and look-alikes that are not white space.
+  const spaces = ['\t', '\n', '\v', '\f', '\r', ' ', '\u0085', '\u00a0', '\u1680', '\u2000', '\u2005', '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000'];
+  test('trim', () => compare('trim', [...spaces.map((c) => `${c}a b${c}`), spaces.join(''), '\u200ba\ufeff', '\u001fa', 'a', '', null], (d) => d.trim('x')));
   test('regexpContains', () => compare('regexpContains', ['123', '12a', '', 'x9', null], (d) => d.regexpContains('x', '^[0-9]+$')));
   test('sha256Hex', () => compare('sha256Hex', ['abc', '', 'é', 'a#1#b', null], (d) => d.sha256Hex('x')));
   test('timestampDiffSeconds', () => compare('timestampDiffSeconds', ['2024-02-01T10:00:00Z', '2024-02-01T10:00:01.999Z', '2024-02-01T09:59:59.5Z', '2024-03-01T00:00:00Z', null],

@@ -160,16 +160,22 @@ describe('customer_courier_conversations on hand-computed fixtures', () => {
       [message(14, 'courier', '2024-02-01T24:00:00Z'), 'invalid_message_sent_time'],
       [message(14, 'courier', '2024-02-01T10:00:00'), 'invalid_message_sent_time'],
       [message(14, 'courier', 1706781600), 'invalid_message_sent_time'],
+      // Outside BigQuery's TIMESTAMP range (0001-01-01 to 9999-12-31 23:59:59.999999 UTC).
+      [message(14, 'courier', '0000-01-01T00:00:00Z'), 'invalid_message_sent_time'],
+      [message(14, 'courier', '9999-12-31T23:00:00-05:00'), 'invalid_message_sent_time'],
       [message(15, 'courier', '2024-02-01T10:00:00Z', { senderAppType: 'Web', fromId: 1 }), 'unknown_sender'],
       [message(15, 'courier', '2024-02-01T10:00:00Z', { senderAppType: null, fromId: null }), 'unknown_sender'],
       [order(16, ''), 'invalid_city_code'],
       [order(16, '   '), 'invalid_city_code'],
+      [order(16, '\t\u3000\u2028'), 'invalid_city_code'],
       [order(16, 123), 'invalid_city_code'],
       [order(16, { code: 'X' }), 'invalid_city_code'],
     ];
     await p.append([
       ...cases.map(([data], i) => delivery(data, new Date(Date.parse(T0) + i * 1000).toISOString())),
       delivery(message(17, 'courier', '2024-02-01T10:00:00Z'), T0),
+      // White space around the sender app type is trimmed (SPEC), tab and ideographic space included.
+      delivery(message(17, 'customer', '2024-02-01T10:01:00Z', { senderAppType: '\tCustomer iOS\u3000', fromId: 0 }), T0),
     ]);
     await p.transform();
     const rejected = await p.rows('rejected_events', ['position', 'reason', 'raw_data'], 'publish_time, position');
@@ -178,7 +184,7 @@ describe('customer_courier_conversations on hand-computed fixtures', () => {
       cases.map(([data, reason]) => [typeof data === 'string' ? data : JSON.stringify(data), reason]),
     );
     assert.ok(rejected.every((r) => typeof r.position === 'number'), 'rejects keep their position in the file');
-    assert.deepEqual((await p.conversations()).map((r) => r.order_id), [17]);
+    assert.deepEqual((await p.rows('conversations', ['order_id', 'sender_role'], 'sent_at')).map((r) => [r.order_id, r.sender_role]), [[17, 'courier'], [17, 'customer']]);
     assert.deepEqual(await p.rows('orders', ['order_id']), []);
   });
 });

@@ -27,21 +27,28 @@ export interface SpecRow {
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt]([01]\d|2[0-3]):([0-5]\d):([0-5]\d)(?:\.(\d+))?([Zz]|([+-])([01]\d|2[0-3]):([0-5]\d))$/;
 
-/** Microseconds since the epoch, or null when not a valid RFC 3339 timestamp. */
+const TIMESTAMP_MIN = -62135596800000000n;
+const TIMESTAMP_MAX = 253402300799999999n;
+
+/** Microseconds since the epoch, or null when not a valid RFC 3339 timestamp in BigQuery's range. */
 export function parseRfc3339(text: unknown): bigint | null {
   if (typeof text !== 'string') return null;
   const m = RFC3339.exec(text);
   if (!m) return null;
   const [, y, mo, d, h, mi, s, fraction, zone, sign, oh, om] = m;
-  const millis = Date.UTC(+y, +mo - 1, +d, +h, +mi, +s);
-  const check = new Date(millis);
+  // Not Date.UTC, which reads years 0 to 99 as 1900 to 1999.
+  const check = new Date(0);
+  check.setUTCFullYear(+y, +mo - 1, +d);
+  check.setUTCHours(+h, +mi, +s);
   if (check.getUTCDate() !== +d || check.getUTCMonth() !== +mo - 1) return null;
+  const millis = check.getTime();
   let micros = BigInt(millis) * 1000n + BigInt(((fraction as string | undefined) ?? '').slice(0, 6).padEnd(6, '0'));
   if (zone !== 'Z' && zone !== 'z') {
     const offsetMinutes = BigInt(+oh * 60 + +om);
     micros -= (sign === '+' ? 1n : -1n) * offsetMinutes * 60_000_000n;
   }
-  return micros;
+  // BigQuery's TIMESTAMP range: 0001-01-01 to 9999-12-31 23:59:59.999999 UTC.
+  return micros >= TIMESTAMP_MIN && micros <= TIMESTAMP_MAX ? micros : null;
 }
 
 /** SPEC's export format of a timestamp (the models' own tests pin it with literal strings). */
@@ -53,8 +60,11 @@ function orderIdOf(value: unknown): number | null {
   return null;
 }
 
+/** Trimmed of Unicode white space, as BigQuery's TRIM does (JavaScript's trim also removes U+FEFF and keeps U+0085). */
+const trimmed = (text: string) => text.replace(/^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g, '');
+
 function roleOf(event: Record<string, unknown>): 'courier' | 'customer' | null {
-  const app = typeof event.senderAppType === 'string' ? event.senderAppType.trim().toLowerCase() : '';
+  const app = typeof event.senderAppType === 'string' ? trimmed(event.senderAppType).toLowerCase() : '';
   if (app.startsWith('courier')) return 'courier';
   if (app.startsWith('customer')) return 'customer';
   const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined);
@@ -92,7 +102,7 @@ export function expectedResult(deliveries: Delivery[]): { rows: SpecRow[]; rejec
       const stage = typeof e.orderStage === 'string' ? e.orderStage : null;
       messages.push({ orderId, eventId: id, role, sentAt, started: e.chatStartedByMessage === true, stage });
     } else {
-      if (typeof e.cityCode !== 'string' || e.cityCode.trim() === '') { rejected++; continue; }
+      if (typeof e.cityCode !== 'string' || trimmed(e.cityCode) === '') { rejected++; continue; }
       const published = Date.parse(d.publishTime);
       const current = cities.get(orderId);
       if (!current || published > current.published || (published === current.published && id > current.eventId)) {
