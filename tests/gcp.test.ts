@@ -189,6 +189,14 @@ describe('transform and assert --target gcp: the dataform run command line', () 
     assertCleanError(local, /--vars takes key=value pairs separated by commas, with no '=' or ',' in a value; got "horizonDays=7=8"/);
   });
 
+  test('the commit of the raw partitions is refused without the actions it depends on, on both targets', async () => {
+    const refused = /commit_raw_partitions marks the raw rows a run read as processed, so it runs only with every action it depends on \(missing: stg_raw_events, .*stg_events, .*customer_courier_conversations.*\): add --include-deps/;
+    assertCleanError(await cli(['transform', '--target', 'gcp', '--project', PROJECT, '--print-command', '--tags', 'state', '--workdir', workdir], temp), refused);
+    assertCleanError(await cli(['transform', '--actions', 'commit_raw_partitions', '--workdir', path.join(temp, 'commit-local')], temp), refused);
+    const plan = JSON.parse((await cliOk(['transform', '--target', 'gcp', '--project', PROJECT, '--print-command', '--json', '--actions', 'commit_raw_partitions', '--include-deps', '--workdir', workdir], temp)).stdout);
+    assert.equal(plan.actions.at(-1), `${PROJECT}.chat_models.commit_raw_partitions`);
+  });
+
   test('a selection of nothing is an error on both targets, not a run that did nothing', async () => {
     const gcp = await cli(['transform', '--target', 'gcp', '--project', PROJECT, '--print-command', '--tags', 'no_such_tag', '--workdir', workdir], temp);
     assertCleanError(gcp, /no action has the tag no_such_tag \(tags: [a-z, ]+\)/);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { UserError } from '../orchestrator/errors.js';
 import type { RunSummary } from '../orchestrator/runner/run.js';
 import { message, order } from './support/fixtures.js';
 import { LocalPipeline, delivery, pipelineFactory, type PlainRow } from './support/pipeline.js';
@@ -88,6 +89,24 @@ describe('incremental runs read what changed, and equal a build from scratch', (
     const idle = await incremental.transform();
     assert.equal(action(idle, 'stg_pending_deliveries')?.rows, 0);
     assert.deepEqual(await snapshot(incremental), await builtAtOnce(landed));
+  });
+
+  test('the commit never runs without the models it depends on, so rows a partial run parsed stay pending', async () => {
+    const p = pipeline();
+    const firstBatch = [delivery(first, at(T0, 0))];
+    await p.append(firstBatch);
+    await p.transform();
+    const secondBatch = [delivery(message(32, 'customer', '2024-02-01T11:00:00Z'), at(T0, 5)), delivery(order(32, 'MAD'), at(T0, 6))];
+    await p.append(secondBatch);
+    // A partial run parses the new rows into stg_pending_deliveries and merges them nowhere.
+    await p.transform({ actions: ['stg_pending_deliveries'], includeDependencies: true });
+    // Committing now would mark them read, and no later run would read them again.
+    for (const selection of [{ actions: ['commit_raw_partitions'] }, { tags: ['state'] }, { actions: ['stg_events', 'commit_raw_partitions'] }]) {
+      await assert.rejects(p.transform(selection), (error: Error) => error instanceof UserError &&
+        /^commit_raw_partitions .* \(missing: .*conversations.*\): add --include-deps/.test(error.message), JSON.stringify(selection));
+    }
+    await p.transform({ actions: ['commit_raw_partitions'], includeDependencies: true });
+    assert.deepEqual(await snapshot(p), await builtAtOnce([...firstBatch, ...secondBatch]));
   });
 
   test('a row landing late inside the landing window re-reads the window, not the hour', async () => {

@@ -68,6 +68,35 @@ export const AUDIT_TAG = 'audit';
  */
 export const PIPELINE_TAG = 'pipeline';
 
+/**
+ * The operation that marks the raw partitions a run read as processed. It must run in the same run
+ * as every action it depends on: alone (`--actions commit_raw_partitions`, `--tags state`), it would
+ * mark as read the rows that an earlier, partial run parsed into stg_pending_deliveries but never
+ * merged into the event log, and no later run would read them again.
+ */
+export const COMMIT_ACTION = 'commit_raw_partitions';
+
+/** Refuses a run that selects the commit without every action it depends on (see COMMIT_ACTION). */
+export function requireCommitDependencies(ordered: Action[], selected: Action[]): void {
+  const commit = selected.find((a) => a.target.name === COMMIT_ACTION);
+  if (!commit) return;
+  const chosen = new Set(selected.map((a) => a.name));
+  const byName = new Map(ordered.map((a) => [a.name, a]));
+  const dependencies = new Set<string>();
+  const stack = [...commit.dependencies];
+  while (stack.length > 0) {
+    const name = stack.pop()!;
+    if (dependencies.has(name)) continue;
+    dependencies.add(name);
+    stack.push(...(byName.get(name)?.dependencies ?? []));
+  }
+  const missing = ordered.filter((a) => dependencies.has(a.name) && !chosen.has(a.name) && a.kind !== 'declaration');
+  if (missing.length > 0) {
+    throw new UserError(`${COMMIT_ACTION} marks the raw rows a run read as processed, so it runs only with every action it depends on ` +
+      `(missing: ${missing.map((a) => a.target.name).join(', ')}): add --include-deps, or leave it out of the selection`);
+  }
+}
+
 function describeSelection(selection: Selection): string {
   const parts = [
     selection.actions?.length ? `--actions ${selection.actions.join(' ')}` : '',

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ProjectConfig } from '../config.js';
 import { compileProject, dataformCliPath, formatVars } from '../dataform/compile.js';
-import { type Selection, actionsInDependencyOrder, selectActions } from '../dataform/graph.js';
+import { type Selection, actionsInDependencyOrder, requireCommitDependencies, selectActions } from '../dataform/graph.js';
 import { type JobStep, jobLabels } from './labels.js';
 import type { GcpSettings } from './settings.js';
 
@@ -44,7 +44,10 @@ export async function planDataformRun(project: ProjectConfig, settings: GcpSetti
   const vars = bigqueryVars(options.vars);
   const formattedVars = formatVars(vars);
   const graph = await compileProject(project.projectDir, vars, { defaultDatabase: settings.projectId, defaultLocation: settings.location });
-  const actions = selectActions(actionsInDependencyOrder(graph), options.selection).map((a) => a.name);
+  const ordered = actionsInDependencyOrder(graph);
+  const selected = selectActions(ordered, options.selection);
+  requireCommitDependencies(ordered, selected);
+  const actions = selected.map((a) => a.name);
   const command = [process.execPath, dataformCliPath(), 'run', project.projectDir, `--credentials=${options.credentialsFile}`,
     `--default-database=${settings.projectId}`, `--default-location=${settings.location}`, `--vars=${formattedVars}`,
     `--job-labels=${formatVars(jobLabels(project, options.step))}`];

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { compileProject, type CompiledGraph } from '../dataform/compile.js';
-import { actionsInDependencyOrder, selectActions, type Selection } from '../dataform/graph.js';
+import { actionsInDependencyOrder, requireCommitDependencies, selectActions, type Selection } from '../dataform/graph.js';
 import type { ProjectConfig, Workdir } from '../config.js';
 import { openLocalWarehouse } from '../warehouse/local.js';
 import { runActions, type ActionResult, type RunSummary } from './run.js';
@@ -32,6 +32,7 @@ export async function transformLocal(options: LocalTransformOptions): Promise<Ru
   const ordered = actionsInDependencyOrder(graph);
   // Before the warehouse opens: a selection of nothing is an error, never a run recorded as the last one.
   const actions = selectActions(ordered, options.selection ?? {});
+  requireCommitDependencies(ordered, actions);
   const warehouse = await openLocalWarehouse(options.project, options.workdir, false, options.profileFile);
   try {
     await warehouse.ensureRawTable(options.project.raw);

@@ -100,12 +100,14 @@ export class LocalPipeline {
   }
 
   /** Runs the graph; fails the test with the failing actions' errors unless `allowFailure`. */
-  async transform(options: { fullRefresh?: boolean; allowFailure?: boolean; assertionsOnly?: boolean; tags?: string[]; vars?: Record<string, string> } = {}): Promise<RunSummary> {
+  async transform(options: {
+    fullRefresh?: boolean; allowFailure?: boolean; assertionsOnly?: boolean; tags?: string[]; actions?: string[]; includeDependencies?: boolean; vars?: Record<string, string>;
+  } = {}): Promise<RunSummary> {
     const summary = await transformLocal({
       project, workdir: this.workdir, fullRefresh: options.fullRefresh,
       // The project compiled once per test process, unless the run overrides vars.
       ...(options.vars ? { vars: options.vars } : { graph: await compiledGraph() }),
-      selection: options.assertionsOnly ? { assertionsOnly: true } : options.tags ? { tags: options.tags } : {},
+      selection: options.assertionsOnly ? { assertionsOnly: true } : { tags: options.tags, actions: options.actions, includeDependencies: options.includeDependencies },
     });
     if (!summary.ok && !options.allowFailure) {
       const failures = summary.actions.filter((a) => a.status !== 'ok').map((a) => `${a.name}: ${a.error}`);
