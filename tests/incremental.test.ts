@@ -109,6 +109,22 @@ describe('incremental runs read what changed, and equal a build from scratch', (
     assert.deepEqual(await snapshot(p), await builtAtOnce([...firstBatch, ...secondBatch]));
   });
 
+  test('an interrupted run skips the actions it had not started, and the next run does their work', async () => {
+    const p = pipeline();
+    const firstBatch = [delivery(first, at(T0, 0))];
+    await p.append(firstBatch);
+    await p.transform();
+    const before = await snapshot(p);
+    const secondBatch = [delivery(message(32, 'customer', '2024-02-01T11:00:00Z'), at(T0, 5))];
+    await p.append(secondBatch);
+    const interrupted = await p.transform({ signal: AbortSignal.abort(), allowFailure: true });
+    assert.equal(interrupted.ok, false);
+    assert.ok(interrupted.actions.length > 0 && interrupted.actions.every((a) => a.status === 'skipped' && a.error === 'interrupted before it started'));
+    assert.deepEqual(await snapshot(p), before);
+    await p.transform();
+    assert.deepEqual(await snapshot(p), await builtAtOnce([...firstBatch, ...secondBatch]));
+  });
+
   test('a row landing late inside the landing window re-reads the window, not the hour', async () => {
     const p = pipeline();
     const landed: Delivery[] = [];

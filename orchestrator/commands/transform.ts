@@ -6,7 +6,7 @@ import { planBigQueryTransform, runBigQueryTransform } from '../gcp/transform.js
 import { actionLine, renderRunSummary, runSummaryJson } from '../output/runSummary.js';
 import { transformLocal } from '../runner/local.js';
 import { withWorkdirLock } from '../workdir/lock.js';
-import { type CommonArgs, type TargetArgs, contextOf, log, parseVars, print, printJson, withCommonOptions, withTargetOptions, withVarsOption } from './common.js';
+import { type CommonArgs, type TargetArgs, abortOnInterrupt, contextOf, log, parseVars, print, printJson, withCommonOptions, withTargetOptions, withVarsOption } from './common.js';
 
 interface SelectionArgs extends CommonArgs, TargetArgs {
   'dry-run': boolean;
@@ -59,10 +59,13 @@ async function onDuckDb(args: SelectionArgs, selection: Selection, fullRefresh: 
     throw new UserError(`--${args['dry-run'] ? 'dry-run' : 'print-command'} needs --target gcp; offline, 'orchestrator check --cost' estimates what each statement scans`);
   }
   const { project, workdir, json } = contextOf(args);
+  const signal = abortOnInterrupt('interrupted: finishing the action in hand, skipping the rest');
   const summary = await withWorkdirLock(workdir, selection.assertionsOnly ? 'assert' : 'transform', () =>
-    transformLocal({ project, workdir, selection, fullRefresh, vars: parseVars(args.vars), onActionDone: (result) => log(actionLine(result)) }));
+    transformLocal({ project, workdir, selection, fullRefresh, vars: parseVars(args.vars), signal, onActionDone: (result) => log(actionLine(result)) }));
   if (json) printJson(runSummaryJson(summary));
   else print(renderRunSummary(summary));
+  const interrupted = summary.actions.filter((a) => a.status === 'skipped' && signal.aborted).length;
+  if (interrupted > 0) throw new UserError(`interrupted: ${interrupted} of ${summary.actions.length} actions did not run (the next transform runs them)`, 130);
   if (!summary.ok) process.exitCode = 1;
 }
 

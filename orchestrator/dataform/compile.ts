@@ -135,7 +135,7 @@ export async function compileProject(projectDir: string, vars: Vars, overrides: 
   if (Object.keys(vars).length > 0) args.push(`--vars=${formatVars(vars)}`);
   if (overrides.defaultDatabase) args.push(`--default-database=${overrides.defaultDatabase}`);
   if (overrides.defaultLocation) args.push(`--default-location=${overrides.defaultLocation}`);
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+  const { code, signal, stdout, stderr } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
     (resolve, reject) => {
       const child = spawn(process.execPath, args, { cwd: projectDir, stdio: ['ignore', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
@@ -143,11 +143,13 @@ export async function compileProject(projectDir: string, vars: Vars, overrides: 
       child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
       child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
       child.on('error', reject);
-      child.on('close', (exitCode) =>
-        resolve({ code: exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+      child.on('close', (exitCode, exitSignal) =>
+        resolve({ code: exitCode, signal: exitSignal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
       );
     },
   );
+  // Ctrl-C reaches the whole process group, this child included.
+  if (signal === 'SIGINT' || signal === 'SIGTERM') throw new UserError('interrupted while compiling the Dataform project', 130);
   let graph: CompiledGraph;
   try {
     graph = JSON.parse(stdout) as CompiledGraph;

@@ -87,7 +87,9 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
       throw new UserError(`interrupted after publishing ${publish.published} events; ${landed.rows} landed in the raw table, models not run`, 130);
     }
     log('running the models');
-    const transform = await transformLocal({ project, workdir, onActionDone: options.onActionDone });
+    const transform = await transformLocal({ project, workdir, onActionDone: options.onActionDone, signal: options.signal });
+    const interrupted = transform.actions.filter((a) => a.status === 'skipped' && options.signal?.aborted).length;
+    if (interrupted > 0) throw new UserError(`interrupted while running the models: ${interrupted} of ${transform.actions.length} actions did not run (the next transform runs them)`, 130);
     const reader = await openLocalWarehouse(project, workdir, true);
     try {
       // A failed run may leave tables uncreated: they count as null, so the summary still shows why it failed.

@@ -20,6 +20,8 @@ export interface LocalTransformOptions {
   /** A graph already compiled for DuckDB; compiled from the project when absent. */
   graph?: CompiledGraph;
   onActionDone?: (result: ActionResult) => void;
+  /** An interrupt: the run skips the actions not yet started. */
+  signal?: AbortSignal;
   /** Profile the run through this file: the summary then counts the rows each table scan read. */
   profileFile?: string;
 }
@@ -36,7 +38,7 @@ export async function transformLocal(options: LocalTransformOptions): Promise<Ru
   const warehouse = await openLocalWarehouse(options.project, options.workdir, false, options.profileFile);
   try {
     await warehouse.ensureRawTable(options.project.raw);
-    const summary = await runActions(warehouse, actions, { fullRefresh: options.fullRefresh, onActionDone: options.onActionDone });
+    const summary = await runActions(warehouse, actions, { fullRefresh: options.fullRefresh, onActionDone: options.onActionDone, signal: options.signal });
     writeFileSync(lastRunFile(options.workdir), `${JSON.stringify({
       finishedAt: new Date().toISOString(), ok: summary.ok, seconds: summary.seconds, fullRefresh: Boolean(options.fullRefresh),
       actions: summary.actions.length, failed: summary.actions.filter((a) => a.status !== 'ok').map((a) => a.name),

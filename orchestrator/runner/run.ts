@@ -35,6 +35,8 @@ export interface RunOptions {
   beforeWrite?: (action: Exclude<Action, { kind: 'declaration' }>, path: WritePath) => Promise<void>;
   /** Called after an action wrote, successfully or not. */
   afterWrite?: (action: Exclude<Action, { kind: 'declaration' }>) => void;
+  /** Once aborted (an interrupt), the actions not yet started are skipped: the one in hand finishes. */
+  signal?: AbortSignal;
 }
 
 export interface RunSummary {
@@ -119,7 +121,9 @@ export async function runActions(warehouse: Warehouse, actions: Action[], option
       return status === 'failed' || status === 'skipped';
     });
     let result: ActionResult;
-    if (blocked) {
+    if (options.signal?.aborted) {
+      result = { name: action.name, kind, status: 'skipped', seconds: 0, error: 'interrupted before it started' };
+    } else if (blocked) {
       result = { name: action.name, kind, status: 'skipped', seconds: 0, error: `upstream ${blocked} did not succeed` };
     } else {
       const started = performance.now();

@@ -102,9 +102,10 @@ export class LocalPipeline {
   /** Runs the graph; fails the test with the failing actions' errors unless `allowFailure`. */
   async transform(options: {
     fullRefresh?: boolean; allowFailure?: boolean; assertionsOnly?: boolean; tags?: string[]; actions?: string[]; includeDependencies?: boolean; vars?: Record<string, string>;
+    signal?: AbortSignal;
   } = {}): Promise<RunSummary> {
     const summary = await transformLocal({
-      project, workdir: this.workdir, fullRefresh: options.fullRefresh,
+      project, workdir: this.workdir, fullRefresh: options.fullRefresh, signal: options.signal,
       // The project compiled once per test process, unless the run overrides vars.
       ...(options.vars ? { vars: options.vars } : { graph: await compiledGraph() }),
       selection: options.assertionsOnly ? { assertionsOnly: true } : { tags: options.tags, actions: options.actions, includeDependencies: options.includeDependencies },
