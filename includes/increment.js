@@ -20,17 +20,19 @@ const duckdb = engine === "duckdb";
 // [start, end) go to its __UNPARTITIONED__ partition.
 function wholeNumber(name, fallback) {
   const value = vars[name] || fallback;
-  if (!/^[0-9]+$/.test(value)) throw new Error(`var ${name} must be a whole number, got ${JSON.stringify(value)}`);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new Error(`var ${name} must be a whole number below 2^53, got ${JSON.stringify(value)}`);
   return Number(value);
 }
 const horizonDays = wholeNumber("horizonDays", "7");
-if (horizonDays < 1) throw new Error(`var horizonDays must be a whole number of days >= 1, got ${horizonDays}`);
+// The horizon is subtracted from a TIMESTAMP, whose range spans 10,000 years.
+if (horizonDays < 1 || horizonDays > 36500) throw new Error(`var horizonDays must be a whole number of days from 1 to 36500, got ${horizonDays}`);
 
 // A subscription writes in batches, so a row published shortly before the latest publish time a run
 // read can land just after that run. The rows published in the last landingWindowMinutes before that
 // point are counted apart: a row landing late inside the window costs the next run a re-read from the
 // window's start, not of the whole hour.
 const landingWindowMinutes = wholeNumber("landingWindowMinutes", "5");
+if (landingWindowMinutes > 60) throw new Error(`var landingWindowMinutes must be at most 60 (a raw partition is an hour), got ${landingWindowMinutes}`);
 
 const orderIdRange = {
   start: wholeNumber("orderIdPartitionStart", "0"),

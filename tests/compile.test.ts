@@ -64,6 +64,8 @@ describe('dataform compile --json (the official CLI, offline)', () => {
 
   test('a bad var fails the compile with a message', async () => {
     await assert.rejects(compile('--vars=engine=postgres'), /engine must be "bigquery" or "duckdb"/);
-    await assert.rejects(compile('--vars=horizonDays=0'), /horizonDays must be a whole number of days >= 1/);
+    await assert.rejects(compile('--vars=horizonDays=0'), /horizonDays must be a whole number of days from 1 to 36500/);
+    // Dataform's own --vars reach the includes unchecked by the orchestrator.
+    await assert.rejects(compile('--vars=orderIdPartitionEnd=99999999999999999999'), /var orderIdPartitionEnd must be a whole number below 2\^53/);
   });
 });

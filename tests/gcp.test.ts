@@ -189,6 +189,19 @@ describe('transform and assert --target gcp: the dataform run command line', () 
     assertCleanError(local, /--vars takes key=value pairs separated by commas, with no '=' or ',' in a value; got "horizonDays=7=8"/);
   });
 
+  test('a var value out of range is refused before anything runs: a usage error when it is no whole number', async () => {
+    for (const value of ['-1', '99999999999999999999', '7d']) {
+      const result = await cli(['transform', '--vars', `horizonDays=${value}`, '--workdir', path.join(temp, 'vars-range')], temp);
+      assertCleanError(result, new RegExp(`--vars: horizonDays must be a whole number below 2\\^53, got "${value}"`));
+      assert.equal(result.code, 2, value);
+    }
+    for (const [pair, message] of [['horizonDays=0', /var horizonDays must be a whole number of days from 1 to 36500, got 0/],
+      ['horizonDays=36501', /var horizonDays must be a whole number of days from 1 to 36500, got 36501/],
+      ['landingWindowMinutes=61', /var landingWindowMinutes must be at most 60 \(a raw partition is an hour\), got 61/]] as const) {
+      assertCleanError(await cli(['transform', '--vars', pair, '--workdir', path.join(temp, 'vars-range')], temp), message);
+    }
+  });
+
   test('the commit of the raw partitions is refused without the actions it depends on, on both targets', async () => {
     const refused = /commit_raw_partitions marks the raw rows a run read as processed, so it runs only with every action it depends on \(missing: stg_raw_events, .*stg_events, .*customer_courier_conversations.*\): add --include-deps/;
     assertCleanError(await cli(['transform', '--target', 'gcp', '--project', PROJECT, '--print-command', '--tags', 'state', '--workdir', workdir], temp), refused);

@@ -207,7 +207,8 @@ describe('flags are checked before anything runs', () => {
     assertOneLineError(await cli(['check', '--vars', 'horizonDays=3,horizonDays=4', '--workdir', workdir]), /horizonDays is given twice/, 2);
     assertOneLineError(await cli(['transform', '--vars', 'engine=duckdb', '--workdir', workdir]), /unknown var engine/, 2);
     assertOneLineError(await cli(['test', '--vars', 'rawDataset=elsewhere', '--workdir', workdir]), /unknown var rawDataset/, 2);
-    assertOneLineError(await cli(['transform', '--vars', 'horizonDays=-5', '--workdir', workdir]), /includes\/increment\.js: var horizonDays must be a whole number, got "-5"/, 1);
+    assertOneLineError(await cli(['transform', '--vars', 'horizonDays=-5', '--workdir', workdir]), /--vars: horizonDays must be a whole number below 2\^53, got "-5"/, 2);
+    assertOneLineError(await cli(['transform', '--vars', 'horizonDays=0', '--workdir', workdir]), /includes\/increment\.js: var horizonDays must be a whole number of days from 1 to 36500, got 0/, 1);
   });
 
   test('--vars accepts exactly the vars the models read besides the names dataform.json fixes', () => {

@@ -121,6 +121,8 @@ export function parseVars(values: string[] | undefined): Record<string, string> 
     const [, key, value] = match;
     if (!(RUN_VARS as readonly string[]).includes(key)) throw new UserError(`--vars: unknown var ${key}; a run can set ${RUN_VARS.join(', ')}`);
     if (Object.hasOwn(vars, key)) throw new UserError(`--vars: ${key} is given twice`);
+    // Every run var is a whole number; its range is checked where it is used (includes/increment.js).
+    if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UserError(`--vars: ${key} must be a whole number below 2^53, got ${JSON.stringify(value)}`);
     vars[key] = value;
   }
   return vars;
