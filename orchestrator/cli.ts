@@ -21,9 +21,18 @@ import { upCommand } from './commands/up.js';
 import { uploadCommand } from './commands/upload.js';
 import { terminalSafe } from './output/format.js';
 
+/** A full disk is the user's to fix: Node's own message ('ENOSPC: …, write') names neither the cause nor the cure. */
+function describe(error: unknown): string {
+  const text = errorMessage(error);
+  if ((error as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC' || /No space left on device/.test(text)) {
+    return `the disk is full: free some space and run the command again, which completes what this one did not commit (${text.split('\n')[0]})`;
+  }
+  return text;
+}
+
 function fail(error: unknown): never {
   // Messages can quote data (a DuckDB error quotes the value it choked on): no control characters reach the terminal.
-  const message = errorMessage(error).split('\n').map(terminalSafe).join('\n');
+  const message = describe(error).split('\n').map(terminalSafe).join('\n');
   process.stderr.write(`orchestrator: ${message}\n`);
   if (!(error instanceof UserError) && process.env.ORCHESTRATOR_DEBUG && error instanceof Error) {
     process.stderr.write(`${error.stack}\n`);

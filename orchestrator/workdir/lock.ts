@@ -73,8 +73,9 @@ function readHolder(file: string): LockHolder | undefined {
  */
 function createExclusive(file: string, holder: LockHolder): boolean {
   const draft = `${file}.${holder.token}`;
-  writeFileSync(draft, `${JSON.stringify(holder)}\n`);
   try {
+    // Inside the try: a full disk can create the draft and fail to fill it.
+    writeFileSync(draft, `${JSON.stringify(holder)}\n`);
     linkSync(draft, file);
     return true;
   } catch (error) {
