@@ -278,6 +278,10 @@ describe('schedule --target gcp on a project that is not ready', () => {
         [{ ...settings, scheduleTimeZone: 'Mars/Olympus' }, [], /unknown time zone "Mars\/Olympus"/],
         [{ ...settings, dataformServiceAccount: 'runner@gmail.com' }, [], /invalid service account/],
         [{ ...settings, gitRemoteUrll: 'x' }, [], /unknown setting gitRemoteUrll/],
+        // A value of the wrong type is an error, not a setting left out (the project would come from the environment).
+        [{ ...settings, projectId: 5 }, [], /"projectId" must be a non-empty string, got 5/],
+        [{ ...settings, location: '' }, [], /"location" must be a non-empty string, got ""/],
+        [{ ...settings, incrementalEveryMinutes: '30' }, [], /"incrementalEveryMinutes" must be a number, got "30"/],
       ];
       for (const [file, flags, pattern] of cases) {
         writeFileSync(path.join(temp, 'bad.json'), JSON.stringify(file));

@@ -62,6 +62,7 @@ const CONFIG_KEYS = [
   ...SCHEDULE_CONFIG_KEYS,
 ] as const;
 type ConfigFile = Partial<Record<(typeof CONFIG_KEYS)[number], unknown>>;
+const NUMERIC_CONFIG_KEYS = ['rawPartitionExpirationDays', 'incrementalEveryMinutes'] as const;
 
 /** The --config file's settings: a JSON object of known keys only (a misspelt key must not be silently ignored). */
 function readConfigFile(file: string | undefined): ConfigFile {
@@ -70,6 +71,13 @@ function readConfigFile(file: string | undefined): ConfigFile {
   const parsed = readJsonObject(file);
   const unknown = Object.keys(parsed).filter((key) => !(CONFIG_KEYS as readonly string[]).includes(key));
   if (unknown.length) throw new UserError(`${file}: unknown setting ${unknown.join(', ')} (known: ${CONFIG_KEYS.join(', ')})`);
+  // A setting of the wrong type must not read as absent (a numeric projectId would fall back to the environment's project).
+  for (const [key, value] of Object.entries(parsed)) {
+    const numeric = (NUMERIC_CONFIG_KEYS as readonly string[]).includes(key);
+    if (numeric ? typeof value !== 'number' : typeof value !== 'string' || value === '') {
+      throw new UserError(`${file}: "${key}" must be ${numeric ? 'a number' : 'a non-empty string'}, got ${JSON.stringify(value)}`);
+    }
+  }
   return parsed;
 }
 
