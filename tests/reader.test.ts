@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { canonicalJson, eventId } from '../orchestrator/events/eventId.js';
@@ -67,8 +68,10 @@ describe('reading source files in the three shapes', () => {
     assert.equal(await count('glovo/orders.json'), 600);
   });
 
-  test('a missing file is a clear error', async () => {
+  test('a missing file, a folder or a device is a clear error', async () => {
     await assert.rejects(openSourceFile('/nonexistent/file.json'), /input file not found: \/nonexistent\/file.json/);
+    await assert.rejects(openSourceFile(os.tmpdir()), new RegExp(`${os.tmpdir()} is a folder, not a file`));
+    await assert.rejects(openSourceFile('/dev/null'), /\/dev\/null is not a regular file/);
   });
 });
 

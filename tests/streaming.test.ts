@@ -234,6 +234,11 @@ describe('generate and ingest options', () => {
     await cliOk(['emulator', 'start', '--workdir', workdir], temp);
     await cliOk(['provision', '--workdir', workdir], temp);
     assertCleanError(await cli(['ingest', '--input', path.join(temp, 'nope.json'), '--workdir', workdir], temp), /input file not found/);
+    assertCleanError(await cli(['upload', temp, '--workdir', workdir], temp), /is a folder, not a file/);
+    // up checks its input before it starts an emulator.
+    const up = await cli(['up', '--input', temp, '--workdir', newWorkdir()], temp);
+    assertCleanError(up, /is a folder, not a file/);
+    assert.doesNotMatch(up.stderr, /emulator/);
     assertCleanError(await cli(['ingest', '--input', 'gs://chat-pipeline-local-landing/missing.json', '--workdir', workdir], temp), /object not found: gs:\/\/chat-pipeline-local-landing\/missing\.json/);
     assertCleanError(await cli(['ingest', '--input', 'gs://Bad_Bucket/x.json', '--workdir', workdir], temp), /invalid bucket name/);
     const uploaded = JSON.parse((await cliOk(['upload', anchorPath('glovo-sample.ndjson'), '--workdir', workdir, '--json'], temp)).stdout);

@@ -1,9 +1,9 @@
 import { createReadStream, realpathSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { UserError } from '../errors.js';
+import { statInputFile } from '../storage/inputFile.js';
 import { parseJson, type JsonCounts, type ParsedJson } from './json.js';
 
 /** One record of a source file: its exact text and where it stands. */
@@ -581,9 +581,7 @@ export async function* readRecords(stream: Readable): AsyncGenerator<SourceRecor
 
 /** Opens a local source file as a stream, with its size for progress. */
 export async function openSourceFile(file: string): Promise<{ stream: Readable; bytes: number }> {
-  const info = await stat(file).catch(() => undefined);
-  if (!info) throw new UserError(`input file not found: ${file}`);
-  if (!info.isFile()) throw new UserError(`input is not a file: ${file}`);
+  const info = await statInputFile(file);
   return { stream: createReadStream(file, { highWaterMark: 1 << 20 }), bytes: info.size };
 }
 

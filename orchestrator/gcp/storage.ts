@@ -1,14 +1,13 @@
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Storage } from '@google-cloud/storage';
 import { UserError } from '../errors.js';
 import { validateBucketName } from '../identifiers.js';
+import { statInputFile } from '../storage/inputFile.js';
 
 /** A resumable upload, checked end to end with CRC32C by the client library. */
 export async function uploadToGcs(storage: Storage, file: string, bucket: string, object = path.basename(file)) {
-  const info = await stat(file).catch(() => undefined);
-  if (!info?.isFile()) throw new UserError(`file not found: ${file}`);
+  const info = await statInputFile(file);
   const [uploaded] = await storage.bucket(validateBucketName(bucket, 'the bucket name')).upload(file, {
     destination: object,
     resumable: true,

@@ -13,6 +13,7 @@ import type { SinkSummary } from '../pubsub/sink.js';
 import { transformLocal } from '../runner/local.js';
 import type { ActionResult, RunSummary } from '../runner/run.js';
 import { LocalBuckets } from '../storage/bucket.js';
+import { statInputFile } from '../storage/inputFile.js';
 import { openLocalWarehouse } from '../warehouse/local.js';
 import { publishAndLand } from './local.js';
 import { provisionLocal, type ProvisionStep } from './provision.js';
@@ -53,6 +54,8 @@ const REPORTED_TABLES = ['stg_events', 'conversations', 'orders', 'rejected_even
  */
 export async function runUp(options: UpOptions): Promise<UpSummary> {
   const { project, workdir, log } = options;
+  // Before the emulator starts: a wrong path costs one line, not an emulator start and stop.
+  if (options.input) await statInputFile(options.input);
   const emulator = await startEmulator(workdir);
   log(emulator.started ? `started the Pub/Sub emulator on ${emulator.state.host}:${emulator.state.port}` : `using the Pub/Sub emulator on ${emulator.state.host}:${emulator.state.port}`);
   try {

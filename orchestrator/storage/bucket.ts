@@ -8,6 +8,7 @@ import type { Workdir } from '../config.js';
 import { UserError } from '../errors.js';
 import { localSourceName, openSourceFile } from '../events/reader.js';
 import { validateBucketName } from '../identifiers.js';
+import { statInputFile } from './inputFile.js';
 
 /** Where an ingest reads from: a local path, or an object in a bucket. */
 export type Source = { kind: 'file'; path: string; name: string } | { kind: 'object'; bucket: string; object: string; name: string };
@@ -55,8 +56,7 @@ export class LocalBuckets {
 
   /** Copies a file into the bucket and verifies the copy's MD5, as a Cloud Storage upload would. */
   async upload(file: string, bucket: string, object = path.basename(file)): Promise<{ uri: string; bytes: number; md5: string }> {
-    const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile()) throw new UserError(`file not found: ${file}`);
+    const info = await statInputFile(file);
     const target = this.objectPath(bucket, object);
     mkdirSync(path.dirname(target), { recursive: true });
     await copyFile(file, target);
