@@ -286,6 +286,35 @@ describe('work directories', () => {
   });
 });
 
+describe('status with damaged state files', () => {
+  test('an unreadable last-run record or lock is named, the rest still shown, exit 1; the lock as transform sees it', async () => {
+    const damaged = path.join(temp, 'damaged');
+    await cliOk(['load', anchorPath('seed-conversations.json'), '--workdir', damaged], temp);
+    writeFileSync(path.join(damaged, 'last-run.json'), 'garbage{\n');
+    writeFileSync(path.join(damaged, 'lock'), 'not a lock');
+    const refused = await cli(['transform', '--workdir', damaged]);
+    assertOneLineError(refused, /the lock file .*damaged\/lock is not one this tool wrote/, 1);
+    const transformSays = refused.stderr.trim().replace(/^orchestrator: /, '');
+
+    const json = await cli(['status', '--workdir', damaged, '--json']);
+    assert.equal(json.code, 1, json.stderr);
+    const status = JSON.parse(json.stdout);
+    assert.equal(status.inUseBy, `unknown: ${transformSays}`);
+    assert.equal(status.lastModelRun, `the last-run record ${path.join(damaged, 'last-run.json')} is unreadable (not valid JSON); the next transform rewrites it`);
+    assert.equal(status.warehouse.rawRows, 1801, 'the rest is still reported');
+    assert.equal(status.emulator, 'not running');
+
+    const text = await cli(['status', '--workdir', damaged]);
+    assert.equal(text.code, 1, text.stderr);
+    assert.match(text.stdout, /^inUseBy: unknown: the lock file .*damaged\/lock is not one this tool wrote/m);
+    assert.match(text.stdout, /^lastModelRun: the last-run record .*damaged\/last-run\.json is unreadable \(not valid JSON\)/m);
+    assert.match(text.stdout, /^ {2}rawRows: 1,801$/m);
+
+    writeFileSync(path.join(damaged, 'last-run.json'), 'null');
+    assert.match(JSON.parse((await cli(['status', '--workdir', damaged, '--json'])).stdout).lastModelRun, /unreadable \(not a JSON object\)/);
+  });
+});
+
 describe('export streams and writes whole files only', () => {
   test('an output file that cannot be written is one clear line and leaves nothing behind', async () => {
     const target = path.join(temp, 'no-such-folder', 'out.ndjson');
