@@ -322,6 +322,22 @@ describe('export streams and writes whole files only', () => {
     assert.equal(existsSync(path.dirname(target)), false);
   });
 
+  test('--json prints a summary of a file export on stdout; without --output (rows on stdout) it is a usage error', async () => {
+    const file = path.join(temp, 'orders.csv');
+    const result = await cliOk(['export', 'orders', '--format', 'csv', '--output', file, '--json', '--workdir', workdir], temp);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    assert.deepEqual(JSON.parse(result.stdout), { table: 'chat_models.orders', format: 'csv', output: file, rows: lines.length - 1 });
+    assert.equal(lines.length - 1, await orderCount());
+    assert.equal(result.stderr, '', 'the summary replaces the text line');
+    const text = await cliOk(['export', 'orders', '--output', file, '--workdir', workdir], temp);
+    assert.equal(text.stdout, '');
+    assert.match(text.stderr, /^wrote 400 rows of chat_models\.orders to /);
+
+    const toStdout = await cli(['export', 'orders', '--json', '--workdir', workdir]);
+    assertOneLineError(toStdout, /--json prints the summary on stdout, where the rows go without --output: give --output FILE/, 2);
+    assert.equal(toStdout.stdout, '');
+  });
+
   test('a table of several chunks exports every row once, in order, the same bytes to a file as to stdout', async () => {
     const file = path.join(temp, 'raw.ndjson');
     await cliOk(['export', 'chat_raw.raw_events', '--output', file, '--workdir', workdir], temp);
