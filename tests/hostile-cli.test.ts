@@ -65,6 +65,38 @@ describe('query runs one read-only SELECT and nothing else', () => {
     assert.deepEqual(JSON.parse(single.stdout), [{ one: 1 }]);
   });
 
+  test('no statement at all (blank, only comments or semicolons) is one clear line with exit 2', async () => {
+    for (const sql of ['', '   ', '/* c */', '\n-- only a comment', ' ; ;']) {
+      assertOneLineError(await query(sql), /no SQL statement given/, 2);
+    }
+    // A statement that does not parse is still DuckDB's own message.
+    assertOneLineError(await query('SELEC 1'), /query failed: .*syntax error at or near "SELEC"/, 1);
+  });
+
+  test('columns that share a name each show their own value; --json keys the repeats name_2, name_3', async () => {
+    const literal = await query('SELECT 1 AS "a", 2 AS "a", 3 AS "a", 4 AS a_2');
+    assert.equal(literal.code, 0, literal.stderr);
+    assert.equal(literal.stdout, 'a  a  a  a_2\n-  -  -  ---\n1  2  3  4\n(1 row)\n');
+    const literalJson = await query('SELECT 1 AS "a", 2 AS "a", 3 AS "a", 4 AS a_2', '--json');
+    assert.equal(literalJson.code, 0, literalJson.stderr);
+    // a_2 is another column's own name: the repeats skip it, so no key is written twice.
+    assert.deepEqual(JSON.parse(literalJson.stdout), [{ a: 1, a_3: 2, a_4: 3, a_2: 4 }]);
+    assert.deepEqual(Object.keys(JSON.parse(literalJson.stdout)[0]), ['a', 'a_3', 'a_4', 'a_2'], 'keys in column order');
+
+    // A join whose right side never matches: each row has its order id on the left, NULL on the right.
+    const join = 'FROM chat_models.customer_courier_conversations c LEFT JOIN chat_models.orders o ON o.order_id = c.order_id + 1 ORDER BY c.order_id';
+    const expected = JSON.parse((await cliOk(['query', `SELECT c.order_id ${join}`, '--workdir', workdir, '--json', '--limit', '3'], temp)).stdout) as { order_id: number }[];
+    assert.equal(expected.length, 3);
+    const table = await query(`SELECT c.order_id, o.order_id ${join}`, '--limit', '3');
+    assert.equal(table.code, 0, table.stderr);
+    assert.deepEqual(table.stdout.split('\n').slice(2, 5), expected.map((r) => `${r.order_id}  NULL`));
+    const json = await query(`SELECT c.order_id, o.order_id ${join}`, '--limit', '3', '--json');
+    assert.deepEqual(JSON.parse(json.stdout), expected.map((r) => ({ order_id: r.order_id, order_id_2: null })));
+    const star = await query(`SELECT * ${join}`, '--limit', '3', '--json');
+    const starRows = JSON.parse(star.stdout) as Record<string, unknown>[];
+    assert.deepEqual(starRows.map((r) => [r.order_id, r.order_id_2]), expected.map((r) => [r.order_id, null]), 'SELECT *: c.order_id, then o.order_id');
+  });
+
   test('it cannot read or write files, reach the network, or change settings', async () => {
     const secret = path.join(temp, 'secret.csv');
     writeFileSync(secret, 'token\nsecret-value-42\n');
@@ -255,11 +287,56 @@ describe('work directories', () => {
   });
 });
 
+describe('status with damaged state files', () => {
+  test('an unreadable last-run record or lock is named, the rest still shown, exit 1; the lock as transform sees it', async () => {
+    const damaged = path.join(temp, 'damaged');
+    await cliOk(['load', anchorPath('seed-conversations.json'), '--workdir', damaged], temp);
+    writeFileSync(path.join(damaged, 'last-run.json'), 'garbage{\n');
+    writeFileSync(path.join(damaged, 'lock'), 'not a lock');
+    const refused = await cli(['transform', '--workdir', damaged]);
+    assertOneLineError(refused, /the lock file .*damaged\/lock is not one this tool wrote/, 1);
+    const transformSays = refused.stderr.trim().replace(/^orchestrator: /, '');
+
+    const json = await cli(['status', '--workdir', damaged, '--json']);
+    assert.equal(json.code, 1, json.stderr);
+    const status = JSON.parse(json.stdout);
+    assert.equal(status.inUseBy, `unknown: ${transformSays}`);
+    assert.equal(status.lastModelRun, `the last-run record ${path.join(damaged, 'last-run.json')} is unreadable (not valid JSON); the next transform rewrites it`);
+    assert.equal(status.warehouse.rawRows, 1801, 'the rest is still reported');
+    assert.equal(status.emulator, 'not running');
+
+    const text = await cli(['status', '--workdir', damaged]);
+    assert.equal(text.code, 1, text.stderr);
+    assert.match(text.stdout, /^inUseBy: unknown: the lock file .*damaged\/lock is not one this tool wrote/m);
+    assert.match(text.stdout, /^lastModelRun: the last-run record .*damaged\/last-run\.json is unreadable \(not valid JSON\)/m);
+    assert.match(text.stdout, /^ {2}rawRows: 1,801$/m);
+
+    writeFileSync(path.join(damaged, 'last-run.json'), 'null');
+    assert.match(JSON.parse((await cli(['status', '--workdir', damaged, '--json'])).stdout).lastModelRun, /unreadable \(not a JSON object\)/);
+  });
+});
+
 describe('export streams and writes whole files only', () => {
   test('an output file that cannot be written is one clear line and leaves nothing behind', async () => {
     const target = path.join(temp, 'no-such-folder', 'out.ndjson');
     assertOneLineError(await cli(['export', 'orders', '--output', target, '--workdir', workdir]), /cannot write .*out\.ndjson: ENOENT/, 1);
     assert.equal(existsSync(path.dirname(target)), false);
+  });
+
+  test('--json prints a summary of a file export on stdout; without --output (rows on stdout) it is a usage error', async () => {
+    const file = path.join(temp, 'orders.csv');
+    const result = await cliOk(['export', 'orders', '--format', 'csv', '--output', file, '--json', '--workdir', workdir], temp);
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    assert.deepEqual(JSON.parse(result.stdout), { table: 'chat_models.orders', format: 'csv', output: file, rows: lines.length - 1 });
+    assert.equal(lines.length - 1, await orderCount());
+    assert.equal(result.stderr, '', 'the summary replaces the text line');
+    const text = await cliOk(['export', 'orders', '--output', file, '--workdir', workdir], temp);
+    assert.equal(text.stdout, '');
+    assert.match(text.stderr, /^wrote 400 rows of chat_models\.orders to /);
+
+    const toStdout = await cli(['export', 'orders', '--json', '--workdir', workdir]);
+    assertOneLineError(toStdout, /--json prints the summary on stdout, where the rows go without --output: give --output FILE/, 2);
+    assert.equal(toStdout.stdout, '');
   });
 
   test('a table of several chunks exports every row once, in order, the same bytes to a file as to stdout', async () => {

@@ -40,7 +40,7 @@ describe('the warehouse memory budget', () => {
     await warehouse.createOrReplaceTable(target('numbers'), `SELECT range AS n FROM range(100000)`, {});
     await warehouse.close();
     const sandbox = (await open({ start: '64MiB', ceiling: '1GiB' }, { sandbox: true, file })).warehouse;
-    assert.equal((await sandbox.queryUntrusted(`SELECT current_setting('memory_limit') AS m`, 1)).rows[0].m, '1.0 GiB');
+    assert.equal((await sandbox.queryUntrusted(`SELECT current_setting('memory_limit') AS m`, 1)).rows[0][0], '1.0 GiB');
     await sandbox.close();
 
     // 64 KiB is too little to attach a DuckDB file that holds a table: opened at the ceiling instead, or refused at a fixed limit.

@@ -8,7 +8,7 @@ import { csvLine, ndjsonLine } from '../output/format.js';
 import { openSandboxedWarehouse } from '../warehouse/local.js';
 import type { Row } from '../warehouse/warehouse.js';
 import { formatCount } from '../output/numbers.js';
-import { type CommonArgs, contextOf, log, withCommonOptions } from './common.js';
+import { type CommonArgs, contextOf, log, printJson, withCommonOptions } from './common.js';
 
 interface ExportArgs extends CommonArgs {
   table: string;
@@ -25,13 +25,18 @@ function resolveTable(name: string, database: string, defaultDataset: string): T
 
 export const exportCommand: CommandModule<object, ExportArgs> = {
   command: 'export <table>',
-  describe: 'Write a table of the local warehouse as NDJSON or CSV (customer_courier_conversations in SPEC format), streamed',
+  describe: 'Write a table of the local warehouse as NDJSON or CSV (customer_courier_conversations in SPEC format), streamed. '
+    + 'With --output, --json prints a summary (table, format, output, rows) on stdout',
   builder: (yargs) =>
     withCommonOptions(yargs)
       .positional('table', { type: 'string', demandOption: true, describe: 'NAME (in the models dataset) or DATASET.NAME' })
       .option('format', { choices: ['ndjson', 'csv'] as const, default: 'ndjson' as const, describe: 'Output format' })
       .option('output', { alias: 'o', type: 'string', describe: 'File to write (default: stdout); written whole or not at all' }),
   handler: async (args) => {
+    // Without --output the rows are stdout: a summary there would corrupt them.
+    if (args.json && !args.output) {
+      throw new UserError('--json prints the summary on stdout, where the rows go without --output: give --output FILE (the rows are JSON lines already with --format ndjson, the default)', 2);
+    }
     const context = contextOf(args);
     const target = resolveTable(args.table, context.project.database, context.project.modelsDataset);
     const warehouse = await openSandboxedWarehouse(context.project, context.workdir);
@@ -71,7 +76,8 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
         if ((error as NodeJS.ErrnoException).syscall) throw new UserError(`cannot write ${args.output}: ${errorMessage(error).replace(/, \w+ '.*'$/, '')}`);
         throw error;
       }
-      log(`wrote ${formatCount(count)} rows of ${target.schema}.${target.name} to ${args.output}`);
+      if (context.json) printJson({ table: `${target.schema}.${target.name}`, format: args.format, output: args.output, rows: count });
+      else log(`wrote ${formatCount(count)} rows of ${target.schema}.${target.name} to ${args.output}`);
     } finally {
       await warehouse.close();
     }

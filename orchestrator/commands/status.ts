@@ -29,7 +29,7 @@ async function warehouseStatus(project: ProjectConfig, workdir: Workdir): Promis
   } catch (error) {
     const pid = /PID (\d+)/.exec(errorMessage(error))?.[1];
     if (!pid) throw error;
-    const holder = workdirHolder(workdir);
+    const holder = readable(() => workdirHolder(workdir)).value;
     return `in use by PID ${pid}${holder?.pid === Number(pid) ? ` (orchestrator ${holder.command})` : ''}: counts unavailable until it finishes`;
   }
   const counts: Status = {};
@@ -49,10 +49,19 @@ async function warehouseStatus(project: ProjectConfig, workdir: Workdir): Promis
   return counts;
 }
 
+/** A state file's content, or why it cannot be read (status reports the rest either way). */
+function readable<T>(read: () => T): { value?: T; problem?: string } {
+  try {
+    return { value: read() };
+  } catch (error) {
+    return { problem: errorMessage(error) };
+  }
+}
+
 export const statusCommand: CommandModule<object, CommonArgs & TargetArgs & { 'max-lag-minutes'?: number }> = {
   command: 'status',
   describe: 'Show the state of the pipeline: emulator or subscriptions, raw rows and latest publish time, the last run of the models; '
-    + 'with --target gcp: freshness, backlog, dead letters and the last scheduled Dataform runs',
+    + 'with --target gcp: freshness, backlog, dead letters and the last scheduled Dataform runs. Exit 1 when the lock or last-run record is unreadable (the rest is still shown)',
   builder: (yargs) => withTargetOptions(withCommonOptions(yargs))
     .option('max-lag-minutes', {
       type: 'number', coerce: positiveNumber('max-lag-minutes'),
@@ -70,14 +79,19 @@ export const statusCommand: CommandModule<object, CommonArgs & TargetArgs & { 'm
     }
     if (args['max-lag-minutes'] !== undefined) throw new UserError('--max-lag-minutes needs --target gcp');
     const emulator = await emulatorStatus(workdir);
-    const holder = workdirHolder(workdir);
+    // A lock file this tool did not write holds the work directory as far as transform is concerned: said as transform says it.
+    const holder = readable(() => workdirHolder(workdir));
+    const lastRun = readable(() => readLastRun(workdir));
     const result: Status = {
       workdir: workdir.dir,
-      inUseBy: holder ? `PID ${holder.pid} (orchestrator ${holder.command}, since ${holder.since})` : 'nobody',
+      inUseBy: holder.problem ? `unknown: ${holder.problem}`
+        : holder.value ? `PID ${holder.value.pid} (orchestrator ${holder.value.command}, since ${holder.value.since})` : 'nobody',
       emulator: emulator.running && emulator.state ? `running, pid ${emulator.state.pid} on ${emulator.state.host}:${emulator.state.port}` : 'not running',
       warehouse: await warehouseStatus(project, workdir),
-      lastModelRun: (readLastRun(workdir)) ?? 'never',
+      lastModelRun: lastRun.problem ?? lastRun.value ?? 'never',
     };
+    // A damaged state file is a problem to fix (status --target gcp exits 1 on its problems too).
+    if (holder.problem || lastRun.problem) process.exitCode = 1;
     if (json) printJson(result);
     else print(textTree(result));
   },

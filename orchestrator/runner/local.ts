@@ -3,6 +3,7 @@ import path from 'node:path';
 import { compileProject, type CompiledGraph } from '../dataform/compile.js';
 import { actionsInDependencyOrder, requireCommitDependencies, selectActions, type Selection } from '../dataform/graph.js';
 import type { ProjectConfig, Workdir } from '../config.js';
+import { UserError, errorMessage } from '../errors.js';
 import { openLocalWarehouse } from '../warehouse/local.js';
 import { runActions, type ActionResult, type RunSummary } from './run.js';
 
@@ -60,8 +61,17 @@ export interface LastRun {
 
 const lastRunFile = (workdir: Workdir) => path.join(workdir.dir, 'last-run.json');
 
-/** What the latest local transform recorded, if any. */
+/** What the latest local transform recorded, if any; a damaged record is a UserError naming the file. */
 export function readLastRun(workdir: Workdir): LastRun | undefined {
   const file = lastRunFile(workdir);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as LastRun) : undefined;
+  if (!existsSync(file)) return undefined;
+  try {
+    const record: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (typeof record === 'object' && record !== null && !Array.isArray(record)) return record as LastRun;
+    throw new Error('not a JSON object');
+  } catch (error) {
+    // JSON.parse quotes the content; the file's name and the kind of damage are what to act on.
+    const reason = error instanceof SyntaxError ? 'not valid JSON' : errorMessage(error);
+    throw new UserError(`the last-run record ${file} is unreadable (${reason}); the next transform rewrites it`);
+  }
 }

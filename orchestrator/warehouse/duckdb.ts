@@ -158,8 +158,13 @@ export interface DuckDbOptions {
   profileFile?: string;
 }
 
-/** What a user's query returned: at most the rows asked for, and whether there were more. */
-export interface UserQueryResult extends QueryResult {
+/**
+ * What a user's query returned: at most the rows asked for, each read by position (a result may
+ * name two columns alike, as a join's `order_id`s), and whether there were more.
+ */
+export interface UserQueryResult {
+  columns: string[];
+  rows: Value[][];
   more: boolean;
 }
 
@@ -510,7 +515,12 @@ export class DuckDbWarehouse implements Warehouse {
    */
   async queryUntrusted(sql: string, limit: number): Promise<UserQueryResult> {
     if (!this.sandboxed) throw new Error('queryUntrusted needs a warehouse opened with sandbox: true');
-    const statements = await this.connection.extractStatements(bigQueryLexicalToDuckDb(sql));
+    const statements = await this.connection.extractStatements(bigQueryLexicalToDuckDb(sql)).catch((error: unknown) => {
+      // A parse error comes with DuckDB's message; text with no statement at all (blank, only
+      // comments or semicolons) fails in the bindings with none ("Error in native callback").
+      if (/^Failed to extract statements/.test(errorMessage(error))) throw error;
+      throw new UserError('no SQL statement given (only blanks, comments or semicolons)', 2);
+    });
     if (statements.count !== 1) throw new UserError(`one statement at a time, got ${statements.count}`);
     const prepared = await statements.prepare(0);
     try {
@@ -518,8 +528,9 @@ export class DuckDbWarehouse implements Warehouse {
         throw new UserError(`the warehouse is read-only here: only a SELECT runs, not ${(StatementType[prepared.statementType] as string | undefined) ?? 'this statement'}`);
       }
       const reader = await prepared.streamAndReadUntil(limit + 1);
-      const result = readRows(reader, limit);
-      return { ...result, more: reader.currentRowCount > limit };
+      const typeIds = reader.columnTypes().map((t) => t.typeId);
+      const rows = reader.getRows().slice(0, limit).map((values) => values.map((value, i) => toValue(value, typeIds[i])));
+      return { columns: reader.columnNames(), rows, more: reader.currentRowCount > limit };
     } finally {
       prepared.destroySync();
     }

@@ -158,12 +158,11 @@ export async function withWorkdirLock<T>(workdir: Workdir, command: string, work
   }
 }
 
-/** The live process holding the work directory, if any. */
+/**
+ * The live process holding the work directory, if any. A lock file that cannot be read throws as
+ * it does for lockWorkdir: the work directory is held by something unknown.
+ */
 export function workdirHolder(workdir: Workdir): LockHolder | undefined {
-  try {
-    const holder = readHolder(lockFile(workdir));
-    return holder && isHolderAlive(holder) ? holder : undefined;
-  } catch {
-    return undefined;
-  }
+  const holder = readHolder(lockFile(workdir));
+  return holder && isHolderAlive(holder) ? holder : undefined;
 }
