@@ -170,6 +170,33 @@ describe('orchestrator report', () => {
   });
 });
 
+describe('any string a city code can hold is shown as itself', () => {
+  test('line and paragraph separators, NEL, quotes, backslashes and expression syntax: the report is built and names each city', async () => {
+    // Vega-Lite once turned the cities' order into expression text, which Vega's parser rejects for
+    // U+2028 and U+2029 ("Unexpected token ILLEGAL"): the whole report, and so `up`, failed.
+    const codes = ['A\u2028B', 'C\u2029D', 'E\u0085F', `q'"\\$\{}[].`, '"+datum.x+"', "'];x=[('", '\\u2028', 'datum["city"]'];
+    const p = pipeline();
+    await p.append(codes.flatMap((code, i) => [
+      delivery(order(500 + i, code), `2024-03-01T10:00:0${i}Z`),
+      delivery(message(500 + i, 'courier', '2024-02-01T10:00:00Z'), `2024-03-01T10:01:0${i}Z`),
+      ...(i % 2 ? [delivery(message(500 + i, 'customer', '2024-02-01T10:01:00Z'), `2024-03-01T10:02:0${i}Z`)] : []),
+    ]));
+    await p.transform();
+    const output = path.join(cwd, 'cities.html');
+    await cliOk(['report', '--workdir', p.workdir.dir, '--output', output], cwd);
+    const page = readFileSync(output, 'utf8');
+    assertSelfContained(page);
+    assert.equal(cards(page).Conversations, `${codes.length} (in ${codes.length} cities)`);
+    // One conversation each: the cities come in code order, in the table and down both city charts.
+    const ordered = [...codes].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const tableCities = [...page.matchAll(/<td class="city">([^<]*)<\/td>/g)].map((m) => m[1]);
+    assert.deepEqual(tableCities, ordered.map(escapeHtml));
+    const svgs = [...page.matchAll(/<div class="chart">(<svg[\s\S]*?<\/svg>)<\/div>/g)].map((m) => m[1]);
+    const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    for (const svg of svgs.slice(0, 2)) assert.deepEqual(texts(svg).filter((t) => codes.includes(t)), ordered, 'each city once, in order, as itself');
+  });
+});
+
 describe('up writes the report and says where it is', () => {
   test('after a run, the last lines name the report, which is there and valid', async () => {
     const workdir = path.join(cwd, 'up');

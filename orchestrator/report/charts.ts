@@ -65,6 +65,10 @@ export function cityTotals(byCity: CityRole[]): CityTotals[] {
 
 const minutes = (seconds: number | null) => (seconds === null ? null : seconds / 60);
 
+// Orders of categories (cities, buckets) are explicit scale domains, never `sort: [values]`: Vega-Lite
+// turns a sort array into expression text (datum.city === "…" ? 0 : …), which Vega's expression parser
+// rejects for some strings (U+2028 and U+2029 end a string literal there). A domain stays data.
+
 /** Median (bar) and 90th percentile (tick, joined by a rule) per city, one bar per role that waited. */
 export function cityDelaySpec(byCity: CityRole[]): TopLevelSpec {
   const cities = cityTotals(byCity).slice(0, MAX_CHART_CITIES);
@@ -73,7 +77,7 @@ export function cityDelaySpec(byCity: CityRole[]): TopLevelSpec {
     city: labels.get(r.city)!, waited: ROLE_LABELS[r.firstMessageBy], median: minutes(r.medianSeconds), p90: minutes(r.p90Seconds),
     note: r.medianSeconds === null ? `no answer (${r.conversations})` : null,
   }));
-  const y = { field: 'city', type: 'nominal', title: null, sort: cities.map((c) => c.label), scale: { domain: cities.map((c) => c.label) }, axis: { labelLimit: 160 } } as const;
+  const y = { field: 'city', type: 'nominal', title: null, scale: { domain: cities.map((c) => c.label) }, axis: { labelLimit: 160 } } as const;
   const color = { field: 'waited', type: 'nominal', scale: ROLE_COLORS } as const;
   const yOffset = { field: 'waited', type: 'nominal', scale: { domain: ROLE_COLORS.domain, paddingOuter: 0.5 } } as const;
   return {
@@ -106,7 +110,7 @@ export function unansweredSpec(byCity: CityRole[], overall: number | null): TopL
     unanswered: c.conversations ? (c.conversations - c.answered) / c.conversations : 0,
     text: `${c.conversations - c.answered} of ${c.conversations}`,
   }));
-  const y = { field: 'city', type: 'nominal', title: null, sort: cities.map((c) => c.label), axis: { labelLimit: 160 } } as const;
+  const y = { field: 'city', type: 'nominal', title: null, scale: { domain: cities.map((c) => c.label) }, axis: { labelLimit: 160 } } as const;
   const layers: unknown[] = [
     { mark: { type: 'bar', color: '#8c6bb1', height: 14 }, encoding: { x: { field: 'unanswered', type: 'quantitative', title: 'share of conversations never answered', axis: { format: '.0%' }, scale: { domain: [0, 1] } }, y } },
     { mark: { type: 'text', align: 'left', dx: 4, fontSize: 10, color: '#555' }, encoding: { x: { field: 'unanswered', type: 'quantitative' }, y, text: { field: 'text' } } },
@@ -199,7 +203,7 @@ export function distributionSpec(distribution: Bucket[]): TopLevelSpec {
     data: { values },
     mark: { type: 'bar' },
     encoding: {
-      x: { field: 'bucket', type: 'ordinal', sort: order, title: 'time until the first answer', axis: { labelAngle: 0 } },
+      x: { field: 'bucket', type: 'ordinal', scale: { domain: order }, title: 'time until the first answer', axis: { labelAngle: 0 } },
       xOffset: { field: 'waited', type: 'nominal', scale: { domain: ROLE_COLORS.domain } },
       y: { field: 'conversations', type: 'quantitative', title: 'answered conversations' },
       color: { field: 'waited', type: 'nominal', scale: ROLE_COLORS },
