@@ -31,14 +31,38 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** How a city is labelled; conversations without a city yet get a label no real city code has. */
+// Characters a page cannot show as themselves: controls (C0, DEL, C1 with U+0085; XML forbids most
+// of them and HTML parsers rewrite NUL and CR), line and paragraph separators (an invisible break),
+// direction overrides and isolates (they reorder what follows), lone surrogates and noncharacters.
+const UNSHOWABLE = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069\p{Cs}\p{Noncharacter_Code_Point}]/gu;
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** A city code as a page shows it: the characters it cannot show written as JSON-style escapes. */
+export function visibleText(text: string): string {
+  return text.replace(UNSHOWABLE, (c) => {
+    const code = c.codePointAt(0)!;
+    return NAMED_ESCAPES[c] ?? (code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
+}
+
+/**
+ * How each city is labelled, one label per city: its code (visibleText). A code shown as itself keeps
+ * it; an escaped code whose label another city already has, and the conversations without a city yet
+ * ("(no city yet)"), get stars added until their label is their own.
+ */
 export function cityLabels(byCity: CityRole[]): Map<string | null, string> {
   const labels = new Map<string | null, string>();
-  const codes = new Set(byCity.flatMap((r) => (r.city === null ? [] : [r.city])));
-  for (const code of codes) labels.set(code, code);
-  let none = '(no city yet)';
-  while (codes.has(none)) none = `${none}*`;
-  labels.set(null, none);
+  const codes = [...new Set(byCity.flatMap((r) => (r.city === null ? [] : [r.city])))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const verbatim = codes.filter((code) => visibleText(code) === code);
+  const taken = new Set(verbatim);
+  for (const code of verbatim) labels.set(code, code);
+  const unique = (label: string) => {
+    while (taken.has(label)) label = `${label}*`;
+    taken.add(label);
+    return label;
+  };
+  for (const code of codes) if (!labels.has(code)) labels.set(code, unique(visibleText(code)));
+  labels.set(null, unique('(no city yet)'));
   return labels;
 }
 
