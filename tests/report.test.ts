@@ -46,6 +46,7 @@ function assertSelfContained(html: string): void {
     [/<(script|link|iframe|img|object|embed|base)\b/i, 'an element that loads or runs something'], [/\bon[a-z]+\s*=/i, 'an event handler']] as const) {
     assert.doesNotMatch(html, pattern, `no ${what}`);
   }
+  assert.doesNotMatch(html, /[^\t\n\x20-\x7e\xa0-\ud7ff\ue000-\ufdcf\ufdf0-\ufffd\u{10000}-\u{10ffff}]/u, 'only characters both XML and HTML take as text');
 }
 
 /** The headline cards: label -> value. */
@@ -167,6 +168,41 @@ describe('orchestrator report', () => {
       await warehouse.close();
       fake.stop();
     }
+  });
+});
+
+describe('any string a city code can hold is shown as what it is', () => {
+  test('separators, controls, direction marks, quotes, backslashes and expression syntax: the report is built and names each city', async () => {
+    // Vega-Lite once turned the cities' order into expression text, which Vega's parser rejects for
+    // U+2028 and U+2029 ("Unexpected token ILLEGAL"): the whole report, and so `up`, failed. What a
+    // page cannot show (controls, separators, direction marks, noncharacters) is shown escaped; a
+    // label another city already has gets a star.
+    const cities: [code: string, shown: string][] = [
+      ['A\u2028B', 'A\\u2028B'], ['C\u2029D\u007f', 'C\\u2029D\\u007f'], ['E\u0085F', 'E\\u0085F'], ['n\u0000\u0001', 'n\\u0000\\u0001'],
+      ['a\nb\r\tc', 'a\\nb\\r\\tc'], ['rtl\u202eab\u2066', 'rtl\\u202eab\\u2066'], ['x\uffff\u{10fffe}', 'x\\uffff\\u{10fffe}'],
+      ['\\u2028', '\\u2028'], ['\u2028', '\\u2028*'], [`q'"\\$\{}[].`, `q'"\\$\{}[].`], ['"+datum.x+"', '"+datum.x+"'], ["'];x=[('", "'];x=[('"],
+      ['datum["city"]', 'datum["city"]'], ['emoji\u{1f600}', 'emoji\u{1f600}'],
+    ];
+    const p = pipeline();
+    await p.append(cities.flatMap(([code], i) => [
+      delivery(order(500 + i, code), `2024-03-01T10:00:${10 + i}Z`),
+      delivery(message(500 + i, 'courier', '2024-02-01T10:00:00Z'), `2024-03-01T10:01:${10 + i}Z`),
+      ...(i % 2 ? [delivery(message(500 + i, 'customer', '2024-02-01T10:01:00Z'), `2024-03-01T10:02:${10 + i}Z`)] : []),
+    ]));
+    await p.transform();
+    const output = path.join(cwd, 'cities.html');
+    await cliOk(['report', '--workdir', p.workdir.dir, '--output', output], cwd);
+    const page = readFileSync(output, 'utf8');
+    assertSelfContained(page);
+    assert.equal(cards(page).Conversations, `${cities.length} (in ${cities.length} cities)`);
+    // One conversation each: the cities come in label order, in the table and down both city charts
+    // (labels short enough for the charts' 160 px: longer ones end in an ellipsis there).
+    const shown = cities.map(([, label]) => label).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const tableCities = [...page.matchAll(/<td class="city">([^<]*)<\/td>/g)].map((m) => m[1]);
+    assert.deepEqual(tableCities, shown.map(escapeHtml));
+    const svgs = [...page.matchAll(/<div class="chart">(<svg[\s\S]*?<\/svg>)<\/div>/g)].map((m) => m[1]);
+    const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    for (const svg of svgs.slice(0, 2)) assert.deepEqual(texts(svg).filter((t) => shown.includes(t)), shown, 'each city once, in order');
   });
 });
 

@@ -31,14 +31,38 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** How a city is labelled; conversations without a city yet get a label no real city code has. */
+// Characters a page cannot show as themselves: controls (C0, DEL, C1 with U+0085; XML forbids most
+// of them and HTML parsers rewrite NUL and CR), line and paragraph separators (an invisible break),
+// direction overrides and isolates (they reorder what follows), lone surrogates and noncharacters.
+const UNSHOWABLE = /[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069\p{Cs}\p{Noncharacter_Code_Point}]/gu;
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** A city code as a page shows it: the characters it cannot show written as JSON-style escapes. */
+export function visibleText(text: string): string {
+  return text.replace(UNSHOWABLE, (c) => {
+    const code = c.codePointAt(0)!;
+    return NAMED_ESCAPES[c] ?? (code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, '0')}`);
+  });
+}
+
+/**
+ * How each city is labelled, one label per city: its code (visibleText). A code shown as itself keeps
+ * it; an escaped code whose label another city already has, and the conversations without a city yet
+ * ("(no city yet)"), get stars added until their label is their own.
+ */
 export function cityLabels(byCity: CityRole[]): Map<string | null, string> {
   const labels = new Map<string | null, string>();
-  const codes = new Set(byCity.flatMap((r) => (r.city === null ? [] : [r.city])));
-  for (const code of codes) labels.set(code, code);
-  let none = '(no city yet)';
-  while (codes.has(none)) none = `${none}*`;
-  labels.set(null, none);
+  const codes = [...new Set(byCity.flatMap((r) => (r.city === null ? [] : [r.city])))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const verbatim = codes.filter((code) => visibleText(code) === code);
+  const taken = new Set(verbatim);
+  for (const code of verbatim) labels.set(code, code);
+  const unique = (label: string) => {
+    while (taken.has(label)) label = `${label}*`;
+    taken.add(label);
+    return label;
+  };
+  for (const code of codes) if (!labels.has(code)) labels.set(code, unique(visibleText(code)));
+  labels.set(null, unique('(no city yet)'));
   return labels;
 }
 
@@ -65,6 +89,10 @@ export function cityTotals(byCity: CityRole[]): CityTotals[] {
 
 const minutes = (seconds: number | null) => (seconds === null ? null : seconds / 60);
 
+// Orders of categories (cities, buckets) are explicit scale domains, never `sort: [values]`: Vega-Lite
+// turns a sort array into expression text (datum.city === "…" ? 0 : …), which Vega's expression parser
+// rejects for some strings (U+2028 and U+2029 end a string literal there). A domain stays data.
+
 /** Median (bar) and 90th percentile (tick, joined by a rule) per city, one bar per role that waited. */
 export function cityDelaySpec(byCity: CityRole[]): TopLevelSpec {
   const cities = cityTotals(byCity).slice(0, MAX_CHART_CITIES);
@@ -73,7 +101,7 @@ export function cityDelaySpec(byCity: CityRole[]): TopLevelSpec {
     city: labels.get(r.city)!, waited: ROLE_LABELS[r.firstMessageBy], median: minutes(r.medianSeconds), p90: minutes(r.p90Seconds),
     note: r.medianSeconds === null ? `no answer (${r.conversations})` : null,
   }));
-  const y = { field: 'city', type: 'nominal', title: null, sort: cities.map((c) => c.label), scale: { domain: cities.map((c) => c.label) }, axis: { labelLimit: 160 } } as const;
+  const y = { field: 'city', type: 'nominal', title: null, scale: { domain: cities.map((c) => c.label) }, axis: { labelLimit: 160 } } as const;
   const color = { field: 'waited', type: 'nominal', scale: ROLE_COLORS } as const;
   const yOffset = { field: 'waited', type: 'nominal', scale: { domain: ROLE_COLORS.domain, paddingOuter: 0.5 } } as const;
   return {
@@ -106,7 +134,7 @@ export function unansweredSpec(byCity: CityRole[], overall: number | null): TopL
     unanswered: c.conversations ? (c.conversations - c.answered) / c.conversations : 0,
     text: `${c.conversations - c.answered} of ${c.conversations}`,
   }));
-  const y = { field: 'city', type: 'nominal', title: null, sort: cities.map((c) => c.label), axis: { labelLimit: 160 } } as const;
+  const y = { field: 'city', type: 'nominal', title: null, scale: { domain: cities.map((c) => c.label) }, axis: { labelLimit: 160 } } as const;
   const layers: unknown[] = [
     { mark: { type: 'bar', color: '#8c6bb1', height: 14 }, encoding: { x: { field: 'unanswered', type: 'quantitative', title: 'share of conversations never answered', axis: { format: '.0%' }, scale: { domain: [0, 1] } }, y } },
     { mark: { type: 'text', align: 'left', dx: 4, fontSize: 10, color: '#555' }, encoding: { x: { field: 'unanswered', type: 'quantitative' }, y, text: { field: 'text' } } },
@@ -199,7 +227,7 @@ export function distributionSpec(distribution: Bucket[]): TopLevelSpec {
     data: { values },
     mark: { type: 'bar' },
     encoding: {
-      x: { field: 'bucket', type: 'ordinal', sort: order, title: 'time until the first answer', axis: { labelAngle: 0 } },
+      x: { field: 'bucket', type: 'ordinal', scale: { domain: order }, title: 'time until the first answer', axis: { labelAngle: 0 } },
       xOffset: { field: 'waited', type: 'nominal', scale: { domain: ROLE_COLORS.domain } },
       y: { field: 'conversations', type: 'quantitative', title: 'answered conversations' },
       color: { field: 'waited', type: 'nominal', scale: ROLE_COLORS },

@@ -119,7 +119,7 @@ export function renderHtml(data: ReportData, charts: Charts | undefined, meta: R
       chart('Daily trend of the first answer', 'Median and 90th percentile of each UTC day (points); with two weeks of data or more, a smoothed trend (LOESS) over them.', charts.dailyDelay),
       chart('Conversations and unanswered share over time', 'Conversations started per period (bars) and the share never answered (line, right axis).', charts.volume),
       chart('Distribution of the first answer delay', 'Answered conversations per delay bucket, by who waited.', charts.distribution),
-      `<section>\n<h2>By city, in numbers</h2>\n<p class="note">Median and 90th percentile are exact (PERCENTILE_DISC): delays some conversation really had.</p>\n${cityTable(data)}\n</section>`,
+      `<section>\n<h2>By city, in numbers</h2>\n<p class="note">Median and 90th percentile are exact (PERCENTILE_DISC): delays some conversation really had. Characters a page cannot show in a city code (controls, line separators, direction marks) are written as escapes such as \\u2028; a * sets apart a label another city already has.</p>\n${cityTable(data)}\n</section>`,
     ];
   return `<!DOCTYPE html>
 <html lang="en">
