@@ -167,12 +167,22 @@ function digitsToInt64(text) {
     `IF(REGEXP_CONTAINS(${text}, r'^[0-9]+$'), SAFE_CAST(${text} AS INT64), NULL)`;
 }
 
-/** SAFE_CAST of an ISO 8601 / RFC 3339 text to TIMESTAMP (UTC), truncated to microseconds; NULL
- * outside BigQuery's range, 0001-01-01 to 9999-12-31 23:59:59.999999 UTC (DuckDB's is wider). */
+/** SAFE_CAST of an ISO 8601 / RFC 3339 text to TIMESTAMP (UTC), truncated to microseconds. BigQuery
+ * returns NULL where DuckDB's cast is wider: outside 0001-01-01 to 9999-12-31 23:59:59.999999 UTC,
+ * for a UTC offset beyond 14:00 (written ±HH:MM at the end; DuckDB takes up to 23:59), and around
+ * white space (any text not starting with a digit or ending in a control character or space). The
+ * answers are BigQuery's for RFC 3339 texts and these cases; other spellings BigQuery reads (a zone
+ * name, an offset without minutes) are for the caller to exclude, as stg_raw_events' pattern does. A text
+ * whose first 4 characters are a year from 0002 to 9998 cannot leave the range (an offset moves it by
+ * less than a day), so only the others are cast twice: DuckDB does not share the cast between a
+ * CASE's condition and its result, which tripled the cost. */
 function safeCastTimestamp(text) {
   if (!duckdb) return `SAFE_CAST(REGEXP_REPLACE(${text}, r'([.][0-9]{6})[0-9]+', r'\\1') AS TIMESTAMP)`;
   const cast = `TRY_CAST(regexp_replace(${text}, '([.][0-9]{6})[0-9]+', '\\1') AS TIMESTAMPTZ)`;
-  return `(CASE WHEN ${cast} BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' THEN ${cast} END)`;
+  return `(CASE WHEN NOT (ord(${text}) BETWEEN 48 AND 57 AND ord(right(${text}, 1)) > 32) THEN NULL ` +
+    `WHEN substr(${text}, -6, 1) IN ('+', '-') AND substr(${text}, -5) > '14:00' THEN NULL ` +
+    `WHEN ${text} >= '0002' AND ${text} < '9999' AND substr(${text}, 5, 1) = '-' THEN ${cast} ` +
+    `WHEN ${cast} BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' THEN ${cast} END)`;
 }
 
 // Unicode's White_Space characters: what BigQuery's one-argument TRIM removes (measured on ZetaSQL's
@@ -183,9 +193,13 @@ const WHITE_SPACE = [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680, 0x2
 ];
 
 /** TRIM(text): Unicode white space removed from both ends. DuckDB's one-argument trim removes
- * spaces only, so it is given the characters. */
+ * spaces only, so it is given the characters; that costs 3 times as much, so a text that starts and
+ * ends with a printable ASCII character (nearly all) is taken as it is. */
 function trim(text) {
-  return duckdb ? `trim(${text}, ${WHITE_SPACE.map((c) => `chr(${c})`).join(" || ")})` : `TRIM(${text})`;
+  if (!duckdb) return `TRIM(${text})`;
+  const printable = (character) => `ord(${character}) BETWEEN 33 AND 126`;
+  return `(CASE WHEN ${printable(text)} AND ${printable(`right(${text}, 1)`)} THEN ${text} ` +
+    `ELSE trim(${text}, ${WHITE_SPACE.map((c) => `chr(${c})`).join(" || ")}) END)`;
 }
 
 /** Lower-case hex SHA-256 of a STRING's UTF-8 bytes. */

@@ -46,7 +46,7 @@ async function edgeCaseDeliveries(): Promise<Delivery[]> {
     // Unicode white space around a sender app type or as a whole city code (trimmed as BigQuery's
     // TRIM does), and sent times outside BigQuery's timestamp range.
     message(39, 'courier', '2024-02-01T10:00:00Z', { senderAppType: '\tCourier Android\u3000' }), order(39, '\t\u2028'), order(39, '\u200bBCN'),
-    message(39, 'customer', '0000-01-01T00:00:00Z'), message(39, 'customer', '9999-12-31T23:00:00-05:00'), message(39, 'customer', '0001-01-01T00:00:00Z'),
+    message(39, 'customer', '0000-01-01T00:00:00Z'), message(39, 'customer', '9999-12-31T23:00:00-05:00'), message(39, 'customer', '0001-01-01T00:00:00Z'), message(39, 'customer', '2024-02-01T10:00:00-14:01'),
     // Raw texts for the parser: repeated keys (the first wins), values that are objects, arrays,
     // null or of the wrong type, escapes, numbers written as strings, and the texts a lenient parser
     // or a cheap pre-check could misjudge. (Not a surrogate pair escape: ZetaSQL's evaluator decodes
@@ -292,7 +292,9 @@ describe('includes/dialect.js: every helper gives BigQuery’s answer on DuckDB'
     '2024-02-01T10:00:00.5-05:30', '2024-02-30T10:00:00Z', 'nope', null,
     // BigQuery's range ends where DuckDB's does not.
     '0000-01-01T00:00:00Z', '0001-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '0001-01-01T00:59:59-01:00',
-    '9999-12-31T23:59:59.999999Z', '9999-12-31T23:59:59.9999999Z', '9999-12-31T23:00:00-05:00', '9999-12-31T23:59:59-00:01'], (d) => d.safeCastTimestamp('x')));
+    '9999-12-31T23:59:59.999999Z', '9999-12-31T23:59:59.9999999Z', '9999-12-31T23:00:00-05:00', '9999-12-31T23:59:59-00:01',
+    '0002-01-01T00:00:00+14:00', '9998-12-31T23:59:59-14:00', '2024-02-01T10:00:00+14:01', '2024-02-01T10:00:00-15:00', '2024-02-01T10:00:00+23:59', '50000-01-01T00:00:00Z', '1e5-01-01T00:00:00Z', '12a4-01-01T00:00:00Z', ' 2024-02-01T10:00:00Z', '2024-02-01T10:00:00Z ',
+    '\t2024-02-01T10:00:00Z', '+2024-02-01T10:00:00Z', ''], (d) => d.safeCastTimestamp('x')));
   // Every Unicode white space character, and look-alikes that are not white space.
   const spaces = ['\t', '\n', '\v', '\f', '\r', ' ', '\u0085', '\u00a0', '\u1680', '\u2000', '\u2005', '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000'];
   test('trim', () => compare('trim', [...spaces.map((c) => `${c}a b${c}`), spaces.join(''), '\u200ba\ufeff', '\u001fa', 'a', '', null], (d) => d.trim('x')));

@@ -163,6 +163,8 @@ describe('customer_courier_conversations on hand-computed fixtures', () => {
       // Outside BigQuery's TIMESTAMP range (0001-01-01 to 9999-12-31 23:59:59.999999 UTC).
       [message(14, 'courier', '0000-01-01T00:00:00Z'), 'invalid_message_sent_time'],
       [message(14, 'courier', '9999-12-31T23:00:00-05:00'), 'invalid_message_sent_time'],
+      // A UTC offset beyond BigQuery's 14:00.
+      [message(14, 'courier', '2024-02-01T10:00:00+14:30'), 'invalid_message_sent_time'],
       [message(15, 'courier', '2024-02-01T10:00:00Z', { senderAppType: 'Web', fromId: 1 }), 'unknown_sender'],
       [message(15, 'courier', '2024-02-01T10:00:00Z', { senderAppType: null, fromId: null }), 'unknown_sender'],
       [order(16, ''), 'invalid_city_code'],

@@ -44,6 +44,8 @@ export function parseRfc3339(text: unknown): bigint | null {
   const millis = check.getTime();
   let micros = BigInt(millis) * 1000n + BigInt(((fraction as string | undefined) ?? '').slice(0, 6).padEnd(6, '0'));
   if (zone !== 'Z' && zone !== 'z') {
+    // BigQuery takes UTC offsets up to 14:00 either way.
+    if (+oh * 60 + +om > 14 * 60) return null;
     const offsetMinutes = BigInt(+oh * 60 + +om);
     micros -= (sign === '+' ? 1n : -1n) * offsetMinutes * 60_000_000n;
   }
