@@ -238,6 +238,7 @@ describe('flags are checked before anything runs', () => {
     assertOneLineError(await cli(['transform', '--vars', 'horizonDays=', '--workdir', workdir]), /key=value pairs/, 2);
     assertOneLineError(await cli(['check', '--vars', 'horizonDays=3,horizonDays=4', '--workdir', workdir]), /horizonDays is given twice/, 2);
     assertOneLineError(await cli(['transform', '--vars', 'engine=duckdb', '--workdir', workdir]), /unknown var engine/, 2);
+    assertOneLineError(await cli(['status', '--workdir', '']), /--workdir must name a folder, got an empty value/, 2);
     assertOneLineError(await cli(['test', '--vars', 'rawDataset=elsewhere', '--workdir', workdir]), /unknown var rawDataset/, 2);
     assertOneLineError(await cli(['transform', '--vars', 'horizonDays=-5', '--workdir', workdir]), /--vars: horizonDays must be a whole number below 2\^53, got "-5"/, 2);
     assertOneLineError(await cli(['transform', '--vars', 'horizonDays=0', '--workdir', workdir]), /includes\/increment\.js: var horizonDays must be a whole number of days from 1 to 36500, got 0/, 1);

@@ -54,6 +54,11 @@ export function withCommonOptions<T>(yargs: Argv<T>, uses: CommonOptionsFor = {}
     .option('workdir', {
       type: 'string',
       default: '.orchestrator',
+      // An empty value (an unset shell variable) would mean the current folder: state strewn where the user stands.
+      coerce: (value: string) => {
+        if (value.trim() === '') throw new UserError('--workdir must name a folder, got an empty value');
+        return value;
+      },
       describe: 'Folder holding local state (DuckDB warehouse, emulator pid, bucket folder)',
     })
     .option('json', { type: 'boolean', default: false, describe: 'Print structured JSON on stdout' });
