@@ -180,7 +180,8 @@ describe('any string a city code can hold is shown as what it is', () => {
     const cities: [code: string, shown: string][] = [
       ['A\u2028B', 'A\\u2028B'], ['C\u2029D\u007f', 'C\\u2029D\\u007f'], ['E\u0085F', 'E\\u0085F'], ['n\u0000\u0001', 'n\\u0000\\u0001'],
       ['a\nb\r\tc', 'a\\nb\\r\\tc'], ['rtl\u202eab\u2066', 'rtl\\u202eab\\u2066'], ['x\uffff\u{10fffe}', 'x\\uffff\\u{10fffe}'],
-      ['\\u2028', '\\u2028'], ['\u2028', '\\u2028*'], [`q'"\\$\{}[].`, `q'"\\$\{}[].`], ['"+datum.x+"', '"+datum.x+"'], ["'];x=[('", "'];x=[('"],
+      // (A code of white space alone, such as a lone U+2028, is rejected as invalid_city_code: TRIM leaves nothing.)
+      ['x\\u2028', 'x\\u2028'], ['x\u2028', 'x\\u2028*'], [`q'"\\$\{}[].`, `q'"\\$\{}[].`], ['"+datum.x+"', '"+datum.x+"'], ["'];x=[('", "'];x=[('"],
       ['datum["city"]', 'datum["city"]'], ['emoji\u{1f600}', 'emoji\u{1f600}'],
     ];
     const p = pipeline();

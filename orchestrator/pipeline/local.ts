@@ -12,6 +12,7 @@ import { recycleSubscription, spareName } from '../pubsub/recycle.js';
 import { runSink, type Recycler, type SinkOptions, type SinkSummary, type WriteBatch } from '../pubsub/sink.js';
 import { LocalBuckets, openSource, parseSource, type Source } from '../storage/bucket.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
+import { RAW_ACK_DEADLINE_SECONDS } from './provision.js';
 
 /** The `sink` command recycles the subscription when it has caught up after landing this many. */
 const SINK_RECYCLE_AFTER = 10_000;
@@ -143,7 +144,7 @@ export async function sinkFromEmulator(
   options: Omit<SinkOptions, 'subscriber' | 'subscriptionPath' | 'write' | 'recycler'>,
 ): Promise<SinkSummary> {
   const recycler = await rawRecycler(project, workdir, emulator, Date.now(), ({ landedSinceRecycle, caughtUp }) => caughtUp && landedSinceRecycle >= SINK_RECYCLE_AFTER);
-  return sink(project, emulator.clients, warehouse, { ...options, recycler });
+  return sink(project, emulator.clients, warehouse, { notIdleBefore: Date.now() + RAW_ACK_DEADLINE_SECONDS * 1000, ...options, recycler });
 }
 
 export async function sink(
@@ -210,6 +211,8 @@ export async function publishAndLand(
     writeBatch: LOCAL_WRITE_BATCH,
     idleSeconds: options.idleSeconds,
     idleAfter: publishing.catch(() => undefined),
+    // An emulator started by this run has had no other consumer whose leases could still come back.
+    notIdleBefore: emulator.startedHere ? undefined : Date.now() + RAW_ACK_DEADLINE_SECONDS * 1000,
     signal: stopSink.signal,
     onBatch: ({ rows }) => { gate.landed(rows); options.onSinkProgress?.(rows); },
     recycler: {

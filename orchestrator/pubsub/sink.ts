@@ -28,6 +28,11 @@ export interface SinkOptions {
   idleSeconds?: number;
   /** Idle time only counts once this resolves (e.g. when the publisher is done). */
   idleAfter?: Promise<unknown>;
+  /**
+   * Not idle before this time (epoch ms): messages another consumer pulled and never acknowledged (a
+   * sink killed mid-batch) come back only once their ack deadline has passed.
+   */
+  notIdleBefore?: number;
   signal?: AbortSignal;
   onBatch?: (progress: { rows: number; seconds: number }) => void;
   /** Emulator only: frees what the emulator holds, between pulls, when it says it is due (see recycle.ts). */
@@ -196,7 +201,7 @@ export async function runSink(options: SinkOptions): Promise<SinkSummary> {
     if (landed === 0) {
       if (options.idleSeconds !== undefined && idleCounts) {
         idleSince ??= Date.now();
-        if (Date.now() - idleSince >= options.idleSeconds * 1000) break;
+        if (Date.now() - idleSince >= options.idleSeconds * 1000 && Date.now() >= (options.notIdleBefore ?? 0)) break;
       }
       await sleep(50, options.signal);
       continue;
