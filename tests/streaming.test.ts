@@ -3,6 +3,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { loadProjectConfig, PACKAGE_ROOT, resolveWorkdir } from '../orchestrator/config.js';
+import { emulatorClients } from '../orchestrator/pubsub/clients.js';
+import { readState } from '../orchestrator/pubsub/emulator.js';
 import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { assertCleanError, cli, cliOk, spawnCli } from './support/cli.js';
 import { message } from './support/fixtures.js';
@@ -149,6 +151,26 @@ describe('the sink', () => {
     await cliOk(['transform', '--workdir', workdir], temp);
     const expected = await expectedFor(file);
     assert.deepEqual(await exported(workdir), expected.rows);
+  });
+
+  test('an until-idle sink waits out the ack deadline of what another consumer pulled and never acknowledged', async () => {
+    const workdir = newWorkdir();
+    await cliOk(['emulator', 'start', '--workdir', workdir], temp);
+    await cliOk(['provision', '--workdir', workdir], temp);
+    const published = JSON.parse((await cliOk(['ingest', '--input', anchorPath('seed-conversations.json'), '--workdir', workdir, '--json'], temp)).stdout).published as number;
+    // A consumer that dies holding a batch: pulled, never acknowledged. Its messages come back only
+    // once the subscription's 10 s ack deadline has passed.
+    const state = readState(resolveWorkdir(workdir))!;
+    const clients = emulatorClients(`${state.host}:${state.port}`, project.database);
+    try {
+      const [pulled] = await clients.subscriber.pull({ subscription: clients.subscriber.subscriptionPath(project.database, project.resources.rawSubscription), maxMessages: 100 });
+      assert.ok((pulled.receivedMessages ?? []).length > 0);
+    } finally {
+      await clients.close();
+    }
+    await cliOk(['sink', '--until-idle', '--idle-seconds', '1', '--workdir', workdir], temp);
+    assert.equal(await rawRowCount(workdir), published, 'the leased messages landed too');
+    await cliOk(['emulator', 'stop', '--workdir', workdir], temp);
   });
 
   test('SIGINT drains and exits cleanly', async () => {
