@@ -64,7 +64,7 @@ async function onDuckDb(args: SelectionArgs, selection: Selection, fullRefresh: 
     transformLocal({ project, workdir, selection, fullRefresh, vars: parseVars(args.vars), signal, onActionDone: (result) => log(actionLine(result)) }));
   if (json) printJson(runSummaryJson(summary));
   else print(renderRunSummary(summary));
-  const interrupted = summary.actions.filter((a) => a.status === 'skipped' && signal.aborted).length;
+  const interrupted = signal.aborted ? summary.actions.filter((a) => a.status === 'skipped').length : 0;
   if (interrupted > 0) throw new UserError(`interrupted: ${interrupted} of ${summary.actions.length} actions did not run (the next transform runs them)`, 130);
   if (!summary.ok) process.exitCode = 1;
 }

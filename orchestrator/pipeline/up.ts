@@ -91,7 +91,7 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
     }
     log('running the models');
     const transform = await transformLocal({ project, workdir, onActionDone: options.onActionDone, signal: options.signal });
-    const interrupted = transform.actions.filter((a) => a.status === 'skipped' && options.signal?.aborted).length;
+    const interrupted = options.signal?.aborted ? transform.actions.filter((a) => a.status === 'skipped').length : 0;
     if (interrupted > 0) throw new UserError(`interrupted while running the models: ${interrupted} of ${transform.actions.length} actions did not run (the next transform runs them)`, 130);
     const reader = await openLocalWarehouse(project, workdir, true);
     try {
