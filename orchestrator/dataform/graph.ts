@@ -76,21 +76,25 @@ export const PIPELINE_TAG = 'pipeline';
  */
 export const COMMIT_ACTION = 'commit_raw_partitions';
 
+/** `names` and every action they depend on, directly or not. */
+function withDependencies(names: Iterable<string>, byName: Map<string, Action>): Set<string> {
+  const closure = new Set(names);
+  const stack = [...closure];
+  while (stack.length > 0) {
+    for (const dependency of byName.get(stack.pop()!)?.dependencies ?? []) {
+      if (!closure.has(dependency)) { closure.add(dependency); stack.push(dependency); }
+    }
+  }
+  return closure;
+}
+
 /** Refuses a run that selects the commit without every action it depends on (see COMMIT_ACTION). */
 export function requireCommitDependencies(ordered: Action[], selected: Action[]): void {
   const commit = selected.find((a) => a.target.name === COMMIT_ACTION);
   if (!commit) return;
   const chosen = new Set(selected.map((a) => a.name));
-  const byName = new Map(ordered.map((a) => [a.name, a]));
-  const dependencies = new Set<string>();
-  const stack = [...commit.dependencies];
-  while (stack.length > 0) {
-    const name = stack.pop()!;
-    if (dependencies.has(name)) continue;
-    dependencies.add(name);
-    stack.push(...(byName.get(name)?.dependencies ?? []));
-  }
-  const missing = ordered.filter((a) => dependencies.has(a.name) && !chosen.has(a.name) && a.kind !== 'declaration');
+  const needed = withDependencies([commit.name], new Map(ordered.map((a) => [a.name, a])));
+  const missing = ordered.filter((a) => needed.has(a.name) && !chosen.has(a.name) && a.kind !== 'declaration');
   if (missing.length > 0) {
     throw new UserError(`${COMMIT_ACTION} marks the raw rows a run read as processed, so it runs only with every action it depends on ` +
       `(missing: ${missing.map((a) => a.target.name).join(', ')}): add --include-deps, or leave it out of the selection`);
@@ -130,14 +134,7 @@ export function selectActions(ordered: Action[], selection: Selection): Action[]
     }
   }
   const byName = new Map(ordered.map((a) => [a.name, a]));
-  if (selection.includeDependencies) {
-    const stack = [...chosen];
-    while (stack.length > 0) {
-      for (const dependency of byName.get(stack.pop()!)?.dependencies ?? []) {
-        if (!chosen.has(dependency)) { chosen.add(dependency); stack.push(dependency); }
-      }
-    }
-  }
+  if (selection.includeDependencies) chosen = withDependencies(chosen, byName);
   if (selection.includeDependents) {
     for (const action of ordered) {
       if (action.dependencies.some((d) => chosen.has(d))) chosen.add(action.name);
