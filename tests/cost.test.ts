@@ -239,10 +239,10 @@ describe('orchestrator check --cost', () => {
     assert.equal(costJson.assumptions.minBilledBytesPerTable, 10 * 1024 * 1024);
 
     const statement = (action: string, purpose: string) => costJson.statements.find((s) => s.action.endsWith(`.${action}`) && s.purpose === purpose);
-    for (const action of ['stg_pending_deliveries', 'stg_events', 'conversations', 'orders', 'customer_courier_conversations', 'rejected_events']) {
+    for (const action of ['stg_pending_deliveries', 'stg_events', 'orders', 'customer_courier_conversations', 'rejected_events']) {
       assert.ok(costJson.statements.some((s) => s.action.endsWith(`.${action}`)), `${action} is estimated`);
     }
-    for (const action of ['stg_events', 'conversations', 'orders', 'customer_courier_conversations']) {
+    for (const action of ['stg_events', 'orders', 'customer_courier_conversations']) {
       const merge = statement(action, 'incremental merge');
       assert.ok(merge, `${action}: its incremental MERGE is estimated`);
       const target = merge.scans.find((c) => c.table.endsWith(`.${action}`))!;
@@ -254,6 +254,13 @@ describe('orchestrator check --cost', () => {
     const ccc = statement('customer_courier_conversations', 'incremental merge')!.scans.find((c) => c.table.endsWith('.customer_courier_conversations'))!;
     assert.equal(ccc.partitions.total, 3);
     assert.ok(ccc.partitions.kept <= 1);
+    // It reads the messages through the conversations view: the event log, pruned by order_key (the
+    // view's order_id), and only the columns behind what it reads plus the view's own filter columns.
+    const log = statement('customer_courier_conversations', 'incremental merge')!.scans.find((c) => c.table.endsWith('.stg_events'))!;
+    assert.ok(log, 'the MERGE reads the event log under the view');
+    assert.equal(log.partitions.total, 4, 'order_key 0 (the rejects) and the three order-id partitions');
+    assert.equal(log.partitions.kept, 1);
+    assert.deepEqual([...log.columns].sort(), ['chat_started_by_message', 'event_id', 'event_type', 'last_published_at', 'order_key', 'order_stage', 'reject_reason', 'sender_role', 'sent_at']);
     // The per-run check after the MERGE reads the rows it wrote: the new order's partition.
     const check = statement('customer_courier_conversations', 'incremental post-operation')!.scans.find((c) => c.table.endsWith('.customer_courier_conversations'))!;
     assert.deepEqual(check.partitions, { kept: 1, total: 3 });

@@ -208,13 +208,14 @@ describe('incremental runs read what changed, and equal a build from scratch', (
     const p = pipeline();
     await p.append([delivery(first, at(T0, 0))]);
     await p.transform();
-    await p.execute(`UPDATE ${p.table('conversations')} SET sender_role = 'robot' WHERE order_id = 31`);
+    // A bad message in the event log, which the next run's recompute of order 31 reads (conversations is a view over the log).
+    await p.execute(`UPDATE ${p.table('stg_events')} SET sender_role = 'robot' WHERE order_key = 31`);
     await p.append([delivery(message(31, 'customer', '2024-02-01T10:00:20Z'), at(T0, 60))]);
     const failed = await p.transform({ allowFailure: true });
-    assert.equal(action(failed, 'conversations')?.status, 'failed');
-    assert.match(action(failed, 'conversations')?.error ?? '', /per-run check failed: conversations unique key or row conditions/);
+    assert.equal(action(failed, 'customer_courier_conversations')?.status, 'failed');
+    assert.match(action(failed, 'customer_courier_conversations')?.error ?? '', /per-run check failed: customer_courier_conversations unique key or row conditions/);
     assert.equal(action(failed, 'commit_raw_partitions')?.status, 'skipped', 'the partitions stay pending');
-    await p.execute(`UPDATE ${p.table('conversations')} SET sender_role = 'courier' WHERE order_id = 31 AND sender_role = 'robot'`);
+    await p.execute(`UPDATE ${p.table('stg_events')} SET sender_role = 'courier' WHERE order_key = 31 AND sender_role = 'robot'`);
     const repeated = await p.transform();
     assert.equal(action(repeated, 'stg_pending_deliveries')?.rows, 1, 'the failed run is repeated');
     assert.equal((await p.conversations())[0]?.num_messages_customer, 1);

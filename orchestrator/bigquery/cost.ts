@@ -211,7 +211,10 @@ export function tableCost(table: string, scans: TableScan[], layout: TableLayout
   const columns = new Set<string>();
   let updatedPartitions: Set<string> | undefined;
   for (const scan of scans) {
-    const scanKept = blocks.flatMap((block, i) => (scan.conditions.every((c) => mayMatch(c, scan, block, parameters)) ? [i] : []));
+    const view = scan.viewConditions && { ...scan, columnNames: scan.viewConditions.columnNames };
+    const mayHold = (block: Block) => scan.conditions.every((c) => mayMatch(c, scan, block, parameters)) &&
+      (!view || view.viewConditions!.conditions.every((c) => mayMatch(c, view, block, parameters)));
+    const scanKept = blocks.flatMap((block, i) => (mayHold(block) ? [i] : []));
     if (scan.dmlTarget === 'merge-update' || scan.dmlTarget === 'delete') {
       updatedPartitions = new Set(scanKept.map((i) => blocks[i].partition));
       if (!layout?.partition) updatedPartitions = new Set(blocks.map((b) => b.partition));

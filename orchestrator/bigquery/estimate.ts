@@ -17,7 +17,7 @@ import { textValue } from '../output/format.js';
 import { runActions, type RunSummary, type WritePath } from '../runner/run.js';
 import { DuckDbWarehouse, scriptArrayTable } from '../warehouse/duckdb.js';
 import { DEFAULT_BLOCK_BYTES, billedBytes, parsePartitionBy, tableCost, type Block, type Parameters, type ScanCost, type TableLayout } from './cost.js';
-import { type Constant, type TableScan, tableScans } from './scans.js';
+import { type AstNode, type Constant, type TableScan, queryOutputs, tableScans } from './scans.js';
 import { scriptStatements } from './statements.js';
 import { DATAFORM_STATEMENT_KINDS, type ZetaSqlServer } from './zetasql.js';
 
@@ -86,6 +86,56 @@ function layoutsOf(graph: CompiledGraph, raw: Target): Map<string, TableLayout> 
   return layouts;
 }
 
+/** A view over one table: what a scan of the view reads of that table. */
+interface ViewBase {
+  table: string;
+  /** Every column of the table the view's query reads. */
+  columns: string[];
+  /** The table's column behind each output column that passes one on unchanged (possibly renamed). */
+  baseColumnOf: Map<string, string>;
+  /** Columns the view reads that no output passes on: its filters, and what computed outputs read. */
+  ownColumns: string[];
+  /** The view's own conditions on the table (its WHERE), which BigQuery prunes with too. */
+  conditions: { conditions: AstNode[]; columnNames: Map<number, string> };
+}
+
+function viewBaseOf(statement: unknown): ViewBase | undefined {
+  const scans = tableScans(statement);
+  const tables = [...new Set(scans.map((s) => s.table))];
+  if (tables.length !== 1) return undefined;
+  const names = new Map(scans.flatMap((s) => [...s.columnNames]));
+  const columns = [...new Set(scans.flatMap((s) => s.columns))];
+  const baseColumnOf = new Map<string, string>();
+  for (const output of queryOutputs(statement)) {
+    // Traced by column id; an output that CTEs pass along gets new ids, and is taken to be the table's
+    // column of the same name (check.ts makes the same assumption for require_partition_filter).
+    const base = names.get(output.columnId) ?? columns.find((c) => c.toLowerCase() === output.name.toLowerCase());
+    if (base) baseColumnOf.set(output.name, base);
+  }
+  const passedOn = new Set(baseColumnOf.values());
+  // The conditions of a view that reads its table in several scans are left out: a block one scan
+  // skips, another may read.
+  const conditions = scans.length === 1 ? { conditions: scans[0].conditions, columnNames: scans[0].columnNames } : { conditions: [], columnNames: new Map() };
+  return { table: tables[0], columns, baseColumnOf, ownColumns: columns.filter((c) => !passedOn.has(c)), conditions };
+}
+
+/**
+ * A scan of a view as BigQuery runs it: a scan of the table under it, pruned by the view's WHERE and
+ * by the conditions on the outputs the view passes on unchanged, under the table's name for each (a
+ * filter on conversations.order_id prunes stg_events' order_key partitions). The columns read are
+ * those behind the outputs read plus the view's own; every column the view reads when an output read
+ * is computed.
+ */
+function throughView(scan: TableScan, view: ViewBase): TableScan {
+  const columnNames = new Map([...scan.columnNames].flatMap(([id, name]): [number, string][] => {
+    const base = view.baseColumnOf.get(name);
+    return base ? [[id, base]] : [];
+  }));
+  const passedOn = scan.columns.every((c) => view.baseColumnOf.has(c));
+  const columns = passedOn ? [...new Set([...scan.columns.map((c) => view.baseColumnOf.get(c)!), ...view.ownColumns])] : view.columns;
+  return { ...scan, table: view.table, columns, columnNames, viewConditions: view.conditions };
+}
+
 /**
  * Replays the selected actions on `warehouse` (a copy: it is written to) and estimates what each of
  * their BigQuery statements would scan.
@@ -96,8 +146,8 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
   const layouts = layoutsOf(options.bigqueryGraph, options.raw);
   const bigqueryActions = new Map(actionsInDependencyOrder(options.bigqueryGraph).map((a) => [a.name, a]));
   const blockCache = new Map<string, Block[]>();
-  /** Views costed as scans of the table under them, with the columns their definition reads. */
-  const viewBases = new Map<string, { table: string; columns: string[] }>();
+  /** Views costed as scans of the table under them (see throughView). */
+  const viewBases = new Map<string, ViewBase>();
   const estimates: StatementEstimate[] = [];
 
   const catalogTables = async () => {
@@ -153,10 +203,9 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
       const response = await analyse(text, [...declared].map(([name, type]) => ({ name, type })));
       const byTable = new Map<string, TableScan[]>();
       for (const scan of tableScans(response?.resolvedStatement)) {
-        // A view is read as the table under it, through the columns its definition reads.
         const base = viewBases.get(scan.table);
-        const table = base?.table ?? scan.table;
-        byTable.set(table, [...(byTable.get(table) ?? []), base ? { ...scan, table, columns: base.columns } : scan]);
+        const read = base ? throughView(scan, base) : scan;
+        byTable.set(read.table, [...(byTable.get(read.table) ?? []), read]);
       }
       const costs: ScanCost[] = [];
       for (const [table, scans] of byTable) {
@@ -198,9 +247,8 @@ export async function estimateRun(server: ZetaSqlServer, warehouse: DuckDbWareho
     if (bigqueryAction.kind === 'table' && bigqueryAction.table.type === 'view') {
       // Creating a view scans nothing; a scan of the view is costed as a scan of the table under it.
       const response = await analyse(bigqueryAction.table.query, []).catch(() => undefined);
-      const scans = tableScans(response?.resolvedStatement);
-      const bases = [...new Set(scans.map((s) => s.table))];
-      if (bases.length === 1) viewBases.set(action.name, { table: bases[0], columns: [...new Set(scans.flatMap((s) => s.columns))] });
+      const base = viewBaseOf(response?.resolvedStatement);
+      if (base) viewBases.set(action.name, base);
       return;
     }
     const columns = bigqueryAction.kind === 'table' && path === 'incremental' ? await warehouse.columnNames(action.target) : [];

@@ -18,6 +18,8 @@ export interface TableScan {
   columnNames: Map<number, string>;
   /** The target of a MERGE, INSERT, UPDATE or DELETE. */
   dmlTarget?: 'merge-update' | 'merge-insert' | 'insert' | 'delete';
+  /** For a scan through a view: the view's own conditions on the table, over the view's column ids. */
+  viewConditions?: { conditions: AstNode[]; columnNames: Map<number, string> };
 }
 
 export type AstNode = { [key: string]: unknown };
@@ -132,6 +134,12 @@ export function tableScans(statement: unknown): TableScan[] {
   };
   visit(statement, []);
   return scans;
+}
+
+/** The output columns of a query statement: each name, and the id of the column it outputs. */
+export function queryOutputs(statement: unknown): { name: string; columnId: number }[] {
+  const query = isNode(statement) ? (statement.resolvedQueryStmtNode as { outputColumnList?: { name: string; column?: ColumnProto }[] } | undefined) : undefined;
+  return (query?.outputColumnList ?? []).map((c) => ({ name: c.name, columnId: idOf(c.column?.columnId) }));
 }
 
 function tableNameOf(scan: AstNode): string {
