@@ -178,7 +178,9 @@ function digitsToInt64(text) {
  * CASE's condition and its result, which tripled the cost. */
 function safeCastTimestamp(text) {
   if (!duckdb) return `SAFE_CAST(REGEXP_REPLACE(${text}, r'([.][0-9]{6})[0-9]+', r'\\1') AS TIMESTAMP)`;
-  const cast = `TRY_CAST(regexp_replace(${text}, '([.][0-9]{6})[0-9]+', '\\1') AS TIMESTAMPTZ)`;
+  // Only a text with a fraction can need truncating: the others skip the regular expression.
+  const cast = `(CASE WHEN contains(${text}, '.') THEN TRY_CAST(regexp_replace(${text}, '([.][0-9]{6})[0-9]+', '\\1') AS TIMESTAMPTZ) ` +
+    `ELSE TRY_CAST(${text} AS TIMESTAMPTZ) END)`;
   return `(CASE WHEN NOT (ord(${text}) BETWEEN 48 AND 57 AND ord(right(${text}, 1)) > 32) THEN NULL ` +
     `WHEN substr(${text}, -6, 1) IN ('+', '-') AND substr(${text}, -5) > '14:00' THEN NULL ` +
     `WHEN ${text} >= '0002' AND ${text} < '9999' AND substr(${text}, 5, 1) = '-' THEN ${cast} ` +
