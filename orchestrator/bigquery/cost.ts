@@ -211,9 +211,11 @@ export function tableCost(table: string, scans: TableScan[], layout: TableLayout
   const columns = new Set<string>();
   let updatedPartitions: Set<string> | undefined;
   for (const scan of scans) {
-    const view = scan.viewConditions && { ...scan, columnNames: scan.viewConditions.columnNames };
+    // A scan through a view is pruned by the view's own conditions too, over the view's column ids.
+    const view = scan.viewConditions;
+    const viewScan = view ? { ...scan, columnNames: view.columnNames } : scan;
     const mayHold = (block: Block) => scan.conditions.every((c) => mayMatch(c, scan, block, parameters)) &&
-      (!view || view.viewConditions!.conditions.every((c) => mayMatch(c, view, block, parameters)));
+      (view?.conditions ?? []).every((c) => mayMatch(c, viewScan, block, parameters));
     const scanKept = blocks.flatMap((block, i) => (mayHold(block) ? [i] : []));
     if (scan.dmlTarget === 'merge-update' || scan.dmlTarget === 'delete') {
       updatedPartitions = new Set(scanKept.map((i) => blocks[i].partition));
