@@ -318,6 +318,11 @@ describe('status with damaged state files', () => {
 });
 
 describe('export streams and writes whole files only', () => {
+  test('a table named without its dataset that another dataset holds is named in the error', async () => {
+    assertOneLineError(await cli(['export', 'raw_events', '--workdir', workdir]), /no table chat_models\.raw_events in the local warehouse: did you mean chat_raw\.raw_events\?/, 1);
+    assertOneLineError(await cli(['export', 'no_such_table', '--workdir', workdir]), /no table chat_models\.no_such_table in the local warehouse: run 'orchestrator transform' first/, 1);
+  });
+
   test('an output file that cannot be written is one clear line and leaves nothing behind', async () => {
     const target = path.join(temp, 'no-such-folder', 'out.ndjson');
     assertOneLineError(await cli(['export', 'orders', '--output', target, '--workdir', workdir]), /cannot write .*out\.ndjson: ENOENT/, 1);

@@ -41,7 +41,18 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     const target = resolveTable(args.table, context.project.database, context.project.modelsDataset);
     const warehouse = await openSandboxedWarehouse(context.project, context.workdir);
     try {
-      if (!(await warehouse.relationKind(target))) throw new UserError(`no table ${target.schema}.${target.name} in the local warehouse: run 'orchestrator transform' first`);
+      if (!(await warehouse.relationKind(target))) {
+        // A name given without its dataset may be one of the other datasets' (raw_events is chat_raw's).
+        const elsewhere: Target[] = [];
+        if (!args.table.includes('.')) {
+          for (const schema of new Set([context.project.raw.schema, context.project.assertionsDataset])) {
+            const candidate = { ...target, schema };
+            if (await warehouse.relationKind(candidate)) elsewhere.push(candidate);
+          }
+        }
+        const hint = elsewhere.length ? `did you mean ${elsewhere.map((t) => `${t.schema}.${t.name}`).join(' or ')}?` : `run 'orchestrator transform' first`;
+        throw new UserError(`no table ${target.schema}.${target.name} in the local warehouse: ${hint}`);
+      }
       const available = await warehouse.columnNames(target);
       const isFinalTable = target.name === FINAL_TABLE && target.schema === context.project.modelsDataset;
       const columns = isFinalTable ? CONVERSATION_COLUMNS : available;
