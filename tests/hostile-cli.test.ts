@@ -185,6 +185,8 @@ describe('memory: from the machine, a flag or the environment', () => {
     assert.equal((await setting([], { ORCHESTRATOR_DUCKDB_MEMORY: '2GiB' })).m, '2.0 GiB');
     assert.equal((await setting(['--memory', '3GiB'], { ORCHESTRATOR_DUCKDB_MEMORY: '2GiB' })).m, '3.0 GiB');
     assertOneLineError(await query('SELECT 1', '--memory', 'lots'), /--memory must be a size such as 4GB/, 2);
+    assertOneLineError(await query('SELECT 1', '--memory', '-1GB'), /--memory must be a size such as 4GB or 512MB, got "" \(a value starting with '-' is read as flags: write --memory=VALUE\)/, 2);
+    assertOneLineError(await query('SELECT 1', '--memory=-1GB'), /--memory must be a size such as 4GB or 512MB, got "-1GB"/, 2);
     assertOneLineError(await cli(['query', 'SELECT 1', '--workdir', workdir], { ORCHESTRATOR_DUCKDB_MEMORY: '12' }), /ORCHESTRATOR_DUCKDB_MEMORY must be a size/, 1);
   });
 });

@@ -26,7 +26,9 @@ export function machineMemoryBytes(): number {
 /** A size as DuckDB's memory_limit reads it ('4GB', '512MiB', '1.5 GB'), or a UserError naming `source`. */
 export function parseMemorySize(text: string, source: string): string {
   if (!/^\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*$/i.test(text)) {
-    throw new UserError(`${source} must be a size such as 4GB or 512MB, got ${JSON.stringify(text)}`);
+    // `--memory -1GB` reaches here as "": the parser read -1GB as flags.
+    const empty = text === '' && source.startsWith('--') ? ` (a value starting with '-' is read as flags: write ${source}=VALUE)` : '';
+    throw new UserError(`${source} must be a size such as 4GB or 512MB, got ${JSON.stringify(text)}${empty}`);
   }
   return text.trim();
 }
