@@ -280,6 +280,8 @@ describe('checkGraph on scripts: variables, blocks, INFORMATION_SCHEMA, require_
       table('from_v_filtered_view', { ...dependsOn('v_filtered'), query: 'SELECT message_id FROM `p-project.m.v_filtered`' }),
       // A view that drops the column could never be queried.
       view('v_lost', 'SELECT message_id FROM `p-project.raw.events`'),
+      // Nor one that outputs a computed column in its place, whatever its name: a filter on it prunes nothing.
+      view('v_computed', 'SELECT message_id, TIMESTAMP_ADD(publish_time, INTERVAL 1 HOUR) AS publish_time FROM `p-project.raw.events`'),
     ));
     passes(results.get('v'), 'v');
     assert.deepEqual(failure(results.get('from_v')), {
@@ -295,7 +297,11 @@ describe('checkGraph on scripts: variables, blocks, INFORMATION_SCHEMA, require_
     passes(results.get('from_v_filtered_view'), 'from_v_filtered_view');
     assert.deepEqual(failure(results.get('v_lost')), {
       purpose: 'create view', ok: false,
-      message: `${RAW_UNFILTERED}, and the view does not output publish_time: no query on the view could filter it`,
+      message: `${RAW_UNFILTERED}, and no output of the view copies publish_time: no query on the view could filter it`,
+    });
+    assert.deepEqual(failure(results.get('v_computed')), {
+      purpose: 'create view', ok: false,
+      message: `${RAW_UNFILTERED}, and no output of the view copies publish_time: no query on the view could filter it`,
     });
   });
 });

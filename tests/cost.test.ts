@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AnalyzeRequest } from '@fivetrandevelopers/zetasql';
 import { MIN_BILLED_BYTES_PER_TABLE, billedBytes, mayMatch, tableCost, type Block, type ColumnRange, type Parameters, type TableLayout } from '../orchestrator/bigquery/cost.js';
+import { throughView, viewBaseOf } from '../orchestrator/bigquery/estimate.js';
 import { tableScans, type Constant, type TableScan } from '../orchestrator/bigquery/scans.js';
 import { ZetaSqlServer } from '../orchestrator/bigquery/zetasql.js';
 import { message, order } from './support/fixtures.js';
@@ -186,6 +187,45 @@ describe('cost.ts: partition and block pruning from resolved conditions', () => 
     const cost = tableCost(TABLE, scans, partitioned, merged, new Map());
     assert.deepEqual(cost.blocks, { kept: 2, total: 4 });
     assert.equal(cost.bytes, merged[0].bytes.order_id + merged[0].bytes.payload + merged[1].bytes.order_id + merged[1].bytes.payload);
+  });
+
+  test('a scan of a view over the table: pruned by the view\'s WHERE and through the columns it copies, never through a computed one', async () => {
+    const VIEW = 'p.d.v';
+    const columnsOf = { order_id: { typeKind: 2 }, publish_time: { typeKind: 19 }, payload: { typeKind: 8 } } as const;
+    const resolved = async (sql: string, view: Record<string, keyof typeof columnsOf>) => (await server.analyze({
+      options: { languageOptions, errorMessageMode: 'ERROR_MESSAGE_ONE_LINE', defaultTimezone: 'UTC', pruneUnusedColumns: true },
+      simpleCatalog: {
+        name: 'bigquery',
+        table: [TABLE, VIEW].map((name) => ({
+          name,
+          column: Object.entries(name === TABLE ? { order_id: 'order_id', publish_time: 'publish_time', payload: 'payload' } : view)
+            .map(([column, type]) => ({ name: column, type: columnsOf[type as keyof typeof columnsOf] })),
+        })),
+        builtinFunctionOptions: { languageOptions },
+      },
+      sqlStatement: sql,
+    } as unknown as AnalyzeRequest))?.resolvedStatement;
+    /** Blocks kept and columns billed when `query` reads the view `viewSql` (output name -> type). */
+    const read = async (viewSql: string, view: Record<string, keyof typeof columnsOf>, query: string) => {
+      const base = viewBaseOf(await resolved(viewSql, {}));
+      assert.ok(base, viewSql);
+      const scans = tableScans(await resolved(query, view)).map((s) => (s.table === VIEW ? throughView(s, base) : s));
+      const cost = tableCost(TABLE, scans, partitioned, byId, new Map());
+      return { blocks: cost.blocks.kept, columns: [...cost.columns].sort() };
+    };
+    // A rename, through a WITH query: the view's WHERE drops the ids below 100 and the NULL block,
+    // the filter on the renamed column keeps the block of 150.
+    const renamed = `WITH c AS (SELECT order_id AS k, payload FROM \`${TABLE}\` WHERE order_id >= 100) SELECT k AS id, payload FROM c`;
+    assert.deepEqual(await read(renamed, { id: 'order_id', payload: 'payload' }, `SELECT payload FROM \`${VIEW}\``), { blocks: 2, columns: ['order_id', 'payload'] });
+    assert.deepEqual(await read(renamed, { id: 'order_id', payload: 'payload' }, `SELECT payload FROM \`${VIEW}\` WHERE id = 150`), { blocks: 1, columns: ['order_id', 'payload'] });
+    // COUNT(*) still reads the column the view filters on.
+    assert.deepEqual(await read(renamed, { id: 'order_id', payload: 'payload' }, `SELECT COUNT(*) FROM \`${VIEW}\``), { blocks: 2, columns: ['order_id'] });
+    // A computed column of the table's column's name prunes nothing, and bills every column the view reads.
+    const computed = `SELECT order_id + 100 AS order_id, payload FROM \`${TABLE}\``;
+    assert.deepEqual(await read(computed, { order_id: 'order_id', payload: 'payload' }, `SELECT payload FROM \`${VIEW}\` WHERE order_id = 150`), { blocks: 4, columns: ['order_id', 'payload'] });
+    // A view that reads the table twice: a block one side skips, the other may read.
+    const twice = `SELECT order_id, payload FROM \`${TABLE}\` WHERE order_id < 100 UNION ALL SELECT order_id, payload FROM \`${TABLE}\``;
+    assert.deepEqual(await read(twice, { order_id: 'order_id', payload: 'payload' }, `SELECT payload FROM \`${VIEW}\` WHERE order_id = 150`), { blocks: 4, columns: ['order_id', 'payload'] });
   });
 });
 

@@ -6,7 +6,7 @@ import { errorMessage } from '../errors.js';
 import { targetKey } from '../identifiers.js';
 import { RAW_COLUMNS } from '../warehouse/warehouse.js';
 import { parsePartitionBy } from './cost.js';
-import { referencedColumns, tableScans, type TableScan } from './scans.js';
+import { columnCopies, referencedColumns, tableScans, type TableScan } from './scans.js';
 import { actionTasks, type ExecutionTask, runStates, taskStatements, tokenize } from './statements.js';
 import { DATAFORM_STATEMENT_KINDS, type AnalyzeResponse, type ZetaSqlServer } from './zetasql.js';
 
@@ -91,8 +91,8 @@ function createdView(response: AnalyzeResponse | undefined): { name: string; out
  * require_partition_filter as BigQuery enforces it: a statement fails when it scans a table (or a
  * view over one) that requires a partition filter without a condition on its partitioning column.
  * A CREATE VIEW scans nothing: a view whose query reads such a table unfiltered requires, in turn, a
- * filter on the column it outputs in its place (the same column, or a column of the same name), so
- * that queries on the view are checked when they are analysed; a view that does not output the
+ * filter on the output column that copies it (followed back through renames and WITH queries), so
+ * that queries on the view are checked when they are analysed; a view that outputs no copy of the
  * column could never be queried, and fails. Throws the statement's error.
  */
 function checkPartitionFilters(response: AnalyzeResponse | undefined, required: RequiredFilters): void {
@@ -104,13 +104,20 @@ function checkPartitionFilters(response: AnalyzeResponse | undefined, required: 
   }
   const passedOn: RequiredFilter[] = [];
   const lost: string[] = [];
+  const copies = columnCopies(response?.resolvedStatement);
+  /** The column an output copies, followed back through renames and WITH queries. */
+  const origin = (id: number) => {
+    let current: number | undefined = id;
+    for (let hops = 0; current !== undefined && copies.has(current) && hops < 1000; hops++) current = copies.get(current);
+    return current;
+  };
   for (const { scan, filter } of unfiltered) {
     const ids = [...scan.columnNames].filter(([, name]) => name.toLowerCase() === filter.column.toLowerCase()).map(([id]) => id);
-    const output = view.outputs.find((o) => ids.includes(o.columnId)) ?? view.outputs.find((o) => o.name.toLowerCase() === filter.column.toLowerCase());
+    const output = view.outputs.find((o) => ids.includes(origin(o.columnId) ?? -1));
     if (output) {
       if (!passedOn.some((f) => f.column === output.name && f.table === filter.table)) passedOn.push({ ...filter, column: output.name });
     } else {
-      lost.push(`${unfilteredMessage({ scan, filter })}, and the view does not output ${filter.column}: no query on the view could filter it`);
+      lost.push(`${unfilteredMessage({ scan, filter })}, and no output of the view copies ${filter.column}: no query on the view could filter it`);
     }
   }
   if (lost.length) throw new Error(lost.join('; '));

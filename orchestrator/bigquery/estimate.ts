@@ -17,7 +17,7 @@ import { textValue } from '../output/format.js';
 import { runActions, type RunSummary, type WritePath } from '../runner/run.js';
 import { DuckDbWarehouse, scriptArrayTable } from '../warehouse/duckdb.js';
 import { DEFAULT_BLOCK_BYTES, billedBytes, parsePartitionBy, tableCost, type Block, type Parameters, type ScanCost, type TableLayout } from './cost.js';
-import { type AstNode, type Constant, type TableScan, queryOutputs, tableScans } from './scans.js';
+import { type AstNode, type Constant, type TableScan, columnCopies, queryOutputs, referencedColumns, tableScans } from './scans.js';
 import { scriptStatements } from './statements.js';
 import { DATAFORM_STATEMENT_KINDS, type ZetaSqlServer } from './zetasql.js';
 
@@ -91,46 +91,48 @@ interface ViewBase {
   table: string;
   /** Every column of the table the view's query reads. */
   columns: string[];
-  /** The table's column behind each output column that passes one on unchanged (possibly renamed). */
+  /** The table's column behind each output column that copies one unchanged (possibly renamed). */
   baseColumnOf: Map<string, string>;
-  /** Columns the view reads that no output passes on: its filters, and what computed outputs read. */
+  /** Columns the view reads whatever is read from it: its filters, and what computed outputs read. */
   ownColumns: string[];
-  /** The view's own conditions on the table (its WHERE), which BigQuery prunes with too. */
-  conditions: { conditions: AstNode[]; columnNames: Map<number, string> };
+  /** When the view reads its table in one scan: its own conditions on it (its WHERE), which BigQuery
+   * prunes with too. A view that reads it in several prunes none of them: a block one skips, another may read. */
+  conditions?: { conditions: AstNode[]; columnNames: Map<number, string> };
 }
 
-function viewBaseOf(statement: unknown): ViewBase | undefined {
+export function viewBaseOf(statement: unknown): ViewBase | undefined {
   const scans = tableScans(statement);
   const tables = [...new Set(scans.map((s) => s.table))];
   if (tables.length !== 1) return undefined;
   const names = new Map(scans.flatMap((s) => [...s.columnNames]));
-  const columns = [...new Set(scans.flatMap((s) => s.columns))];
+  const copies = columnCopies(statement);
   const baseColumnOf = new Map<string, string>();
   for (const output of queryOutputs(statement)) {
-    // Traced by column id; an output that CTEs pass along gets new ids, and is taken to be the table's
-    // column of the same name (check.ts makes the same assumption for require_partition_filter).
-    const base = names.get(output.columnId) ?? columns.find((c) => c.toLowerCase() === output.name.toLowerCase());
+    // Followed back by column id through renames and WITH queries; a computed output has none.
+    let id: number | undefined = output.columnId;
+    for (let hops = 0; id !== undefined && !names.has(id) && hops < 1000; hops++) id = copies.get(id);
+    const base = id === undefined ? undefined : names.get(id);
     if (base) baseColumnOf.set(output.name, base);
   }
+  const conditions = scans.length === 1 ? { conditions: scans[0].conditions, columnNames: scans[0].columnNames } : undefined;
+  const filtered = new Set((conditions?.conditions ?? []).flatMap((c) => [...referencedColumns(c)].map((id) => names.get(id))));
   const passedOn = new Set(baseColumnOf.values());
-  // The conditions of a view that reads its table in several scans are left out: a block one scan
-  // skips, another may read.
-  const conditions = scans.length === 1 ? { conditions: scans[0].conditions, columnNames: scans[0].columnNames } : { conditions: [], columnNames: new Map() };
-  return { table: tables[0], columns, baseColumnOf, ownColumns: columns.filter((c) => !passedOn.has(c)), conditions };
+  const columns = [...new Set(scans.flatMap((s) => s.columns))];
+  return { table: tables[0], columns, baseColumnOf, ownColumns: columns.filter((c) => !passedOn.has(c) || filtered.has(c)), conditions };
 }
 
 /**
  * A scan of a view as BigQuery runs it: a scan of the table under it, pruned by the view's WHERE and
- * by the conditions on the outputs the view passes on unchanged, under the table's name for each (a
+ * by the conditions on the outputs that copy a column of it, under the table's name for each (a
  * filter on conversations.order_id prunes stg_events' order_key partitions). The columns read are
  * those behind the outputs read plus the view's own; every column the view reads when an output read
  * is computed.
  */
-function throughView(scan: TableScan, view: ViewBase): TableScan {
-  const columnNames = new Map([...scan.columnNames].flatMap(([id, name]): [number, string][] => {
+export function throughView(scan: TableScan, view: ViewBase): TableScan {
+  const columnNames = new Map(view.conditions ? [...scan.columnNames].flatMap(([id, name]): [number, string][] => {
     const base = view.baseColumnOf.get(name);
     return base ? [[id, base]] : [];
-  }));
+  }) : []);
   const passedOn = scan.columns.every((c) => view.baseColumnOf.has(c));
   const columns = passedOn ? [...new Set([...scan.columns.map((c) => view.baseColumnOf.get(c)!), ...view.ownColumns])] : view.columns;
   return { ...scan, table: view.table, columns, columnNames, viewConditions: view.conditions };

@@ -142,6 +142,45 @@ export function queryOutputs(statement: unknown): { name: string; columnId: numb
   return (query?.outputColumnList ?? []).map((c) => ({ name: c.name, columnId: idOf(c.column?.columnId) }));
 }
 
+/** The columns a scan node outputs (its `parent.columnList`), by id. */
+function scanOutputIds(scan: unknown): number[] {
+  if (!isNode(scan)) return [];
+  const node = Object.values(scan).find((v): v is AstNode => isNode(v) && isNode(v.parent) && Array.isArray(v.parent.columnList));
+  return ((node?.parent as { columnList: ColumnProto[] } | undefined)?.columnList ?? []).map((c) => idOf(c.columnId));
+}
+
+/**
+ * For each column that copies another unchanged, the column it copies: a computed column that is
+ * a plain column reference (`SELECT a AS b` through an expression), and each column of a WITH
+ * reference, which stands for the column of the WITH query at the same position. A rename in a
+ * SELECT keeps the column's id, so it needs no entry.
+ */
+export function columnCopies(statement: unknown): Map<number, number> {
+  const copies = new Map<number, number>();
+  const withQueries = new Map<string, number[]>();
+  const references: { name: string; ids: number[] }[] = [];
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) {
+      node.forEach(visit);
+      return;
+    }
+    if (!isNode(node)) return;
+    if (typeof node.withQueryName === 'string' && 'withSubquery' in node) withQueries.set(node.withQueryName, scanOutputIds(node.withSubquery));
+    const reference = node.resolvedWithRefScanNode as AstNode | undefined;
+    if (reference && typeof reference.withQueryName === 'string') references.push({ name: reference.withQueryName, ids: scanOutputIds(node) });
+    const column = node.column as ColumnProto | undefined;
+    const ref = isNode(node.expr) ? (node.expr.resolvedColumnRefNode as { column?: ColumnProto } | undefined) : undefined;
+    if (column && ref?.column) copies.set(idOf(column.columnId), idOf(ref.column.columnId));
+    for (const value of Object.values(node)) if (typeof value === 'object') visit(value);
+  };
+  visit(statement);
+  for (const { name, ids } of references) {
+    const source = withQueries.get(name) ?? [];
+    ids.forEach((id, i) => { if (i < source.length) copies.set(id, source[i]); });
+  }
+  return copies;
+}
+
 function tableNameOf(scan: AstNode): string {
   const table = scan.table as { fullName?: string; name?: string } | undefined;
   return table?.fullName ?? table?.name ?? '?';
