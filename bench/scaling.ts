@@ -126,6 +126,9 @@ async function measure(historyCount: number, server: ZetaSqlServer): Promise<Siz
 
     const incremental = await transformLocal({ project, workdir, graph, profileFile: path.join(workdir.dir, 'profile.json') });
     if (!incremental.ok) throw new Error('incremental run failed');
+    if (process.env.BENCH_VERBOSE) {
+      for (const a of [...incremental.actions].sort((x, y) => y.seconds - x.seconds)) log(`  ${a.name.split('.').pop()!.padEnd(38)} ${a.seconds.toFixed(3)} s`);
+    }
     const rowsScanned = Object.values(incremental.rowsScanned ?? {}).reduce((a, b) => a + b, 0);
     const top = [...estimate.statements].sort((a, b) => b.bytes - a.bytes).slice(0, 3)
       .map((s) => `${s.action.split('.').pop()} ${s.purpose} ${(s.bytes / MB).toFixed(2)} MB`).join('; ');
