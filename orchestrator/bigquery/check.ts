@@ -6,7 +6,7 @@ import { errorMessage } from '../errors.js';
 import { targetKey } from '../identifiers.js';
 import { RAW_COLUMNS } from '../warehouse/warehouse.js';
 import { parsePartitionBy } from './cost.js';
-import { columnCopies, referencedColumns, tableScans, type TableScan } from './scans.js';
+import { columnCopies, originalColumn, referencedColumns, tableScans, type TableScan } from './scans.js';
 import { actionTasks, type ExecutionTask, runStates, taskStatements, tokenize } from './statements.js';
 import { DATAFORM_STATEMENT_KINDS, type AnalyzeResponse, type ZetaSqlServer } from './zetasql.js';
 
@@ -105,15 +105,9 @@ function checkPartitionFilters(response: AnalyzeResponse | undefined, required: 
   const passedOn: RequiredFilter[] = [];
   const lost: string[] = [];
   const copies = columnCopies(response?.resolvedStatement);
-  /** The column an output copies, followed back through renames and WITH queries. */
-  const origin = (id: number) => {
-    let current: number | undefined = id;
-    for (let hops = 0; current !== undefined && copies.has(current) && hops < 1000; hops++) current = copies.get(current);
-    return current;
-  };
   for (const { scan, filter } of unfiltered) {
     const ids = [...scan.columnNames].filter(([, name]) => name.toLowerCase() === filter.column.toLowerCase()).map(([id]) => id);
-    const output = view.outputs.find((o) => ids.includes(origin(o.columnId) ?? -1));
+    const output = view.outputs.find((o) => ids.includes(originalColumn(copies, o.columnId)));
     if (output) {
       if (!passedOn.some((f) => f.column === output.name && f.table === filter.table)) passedOn.push({ ...filter, column: output.name });
     } else {

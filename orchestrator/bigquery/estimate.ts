@@ -17,7 +17,7 @@ import { textValue } from '../output/format.js';
 import { runActions, type RunSummary, type WritePath } from '../runner/run.js';
 import { DuckDbWarehouse, scriptArrayTable } from '../warehouse/duckdb.js';
 import { DEFAULT_BLOCK_BYTES, billedBytes, parsePartitionBy, tableCost, type Block, type Parameters, type ScanCost, type TableLayout } from './cost.js';
-import { type AstNode, type Constant, type TableScan, columnCopies, queryOutputs, referencedColumns, tableScans } from './scans.js';
+import { type AstNode, type Constant, type TableScan, columnCopies, originalColumn, queryOutputs, referencedColumns, tableScans } from './scans.js';
 import { scriptStatements } from './statements.js';
 import { DATAFORM_STATEMENT_KINDS, type ZetaSqlServer } from './zetasql.js';
 
@@ -108,10 +108,8 @@ export function viewBaseOf(statement: unknown): ViewBase | undefined {
   const copies = columnCopies(statement);
   const baseColumnOf = new Map<string, string>();
   for (const output of queryOutputs(statement)) {
-    // Followed back by column id through renames and WITH queries; a computed output has none.
-    let id: number | undefined = output.columnId;
-    for (let hops = 0; id !== undefined && !names.has(id) && hops < 1000; hops++) id = copies.get(id);
-    const base = id === undefined ? undefined : names.get(id);
+    // Followed back by column id through renames and WITH queries; a computed output leads to no column of the table.
+    const base = names.get(originalColumn(copies, output.columnId));
     if (base) baseColumnOf.set(output.name, base);
   }
   const conditions = scans.length === 1 ? { conditions: scans[0].conditions, columnNames: scans[0].columnNames } : undefined;

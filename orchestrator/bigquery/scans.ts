@@ -181,6 +181,18 @@ export function columnCopies(statement: unknown): Map<number, number> {
   return copies;
 }
 
+/** The column that `id` copies, followed back through every copy; `id` itself when it copies none. */
+export function originalColumn(copies: Map<number, number>, id: number): number {
+  let current = id;
+  // Bounded, though ids only point back to columns made before them.
+  for (let hops = 0; hops < 1000; hops++) {
+    const source = copies.get(current);
+    if (source === undefined) break;
+    current = source;
+  }
+  return current;
+}
+
 function tableNameOf(scan: AstNode): string {
   const table = scan.table as { fullName?: string; name?: string } | undefined;
   return table?.fullName ?? table?.name ?? '?';
