@@ -142,11 +142,11 @@ export function queryOutputs(statement: unknown): { name: string; columnId: numb
   return (query?.outputColumnList ?? []).map((c) => ({ name: c.name, columnId: idOf(c.column?.columnId) }));
 }
 
-/** The columns a scan node outputs (its `parent.columnList`), by id. */
+/** The ids of the columns a scan outputs, in order; `scan` wraps the scan node (`{ resolvedProjectScanNode: … }`). */
 function scanOutputIds(scan: unknown): number[] {
   if (!isNode(scan)) return [];
   const node = Object.values(scan).find((v): v is AstNode => isNode(v) && isNode(v.parent) && Array.isArray(v.parent.columnList));
-  return ((node?.parent as { columnList: ColumnProto[] } | undefined)?.columnList ?? []).map((c) => idOf(c.columnId));
+  return node ? [...scanColumns(node).columnNames.keys()] : [];
 }
 
 /**
