@@ -211,11 +211,16 @@ interface JsonPaths {
 const isStrictJson = (text: string) => { try { JSON.parse(text); return true; } catch { return false; } };
 
 /** includes/dialect.js loaded as Dataform would, for one engine. */
+/** includes/dialect.js with increment.js's helpers beside it, loaded as Dataform loads them, for one engine. */
 function dialect(engine: 'bigquery' | 'duckdb'): Record<string, (...args: string[]) => string> {
-  const code = readFileSync(path.join(PACKAGE_ROOT, 'includes', 'dialect.js'), 'utf8');
-  const sandbox = { module: { exports: {} as Record<string, (...args: string[]) => string> }, dataform: { projectConfig: { vars: { engine } } } };
-  vm.runInNewContext(code, sandbox);
-  return sandbox.module.exports;
+  const sandbox: Record<string, unknown> = { dataform: { projectConfig: { vars: { engine } } } };
+  for (const name of ['dialect', 'increment']) {
+    const module = { exports: {} };
+    vm.runInNewContext(readFileSync(path.join(PACKAGE_ROOT, 'includes', `${name}.js`), 'utf8'), { ...sandbox, module });
+    sandbox[name] = module.exports;
+  }
+  const increment = sandbox.increment as Record<string, (...args: string[]) => string>;
+  return { ...(sandbox.dialect as Record<string, (...args: string[]) => string>), hourOf: increment.hourOf };
 }
 
 describe('includes/dialect.js: every helper gives BigQuery’s answer on DuckDB', () => {
@@ -302,4 +307,8 @@ describe('includes/dialect.js: every helper gives BigQuery’s answer on DuckDB'
   test('sha256Hex', () => compare('sha256Hex', ['abc', '', 'é', 'a#1#b', null], (d) => d.sha256Hex('x')));
   test('timestampDiffSeconds', () => compare('timestampDiffSeconds', ['2024-02-01T10:00:00Z', '2024-02-01T10:00:01.999Z', '2024-02-01T09:59:59.5Z', '2024-03-01T00:00:00Z', null],
     (d) => d.timestampDiffSeconds('x', d.timestampLiteral('2024-02-01 10:00:00+00')), KIND.TIMESTAMP));
+  // increment.js: the raw table's partition of a publish time, before 1970 and at the ends of the range too.
+  test('increment.hourOf', () => compare('hourOf', ['2024-02-01T10:00:00Z', '2024-02-01T10:59:59.999Z', '2024-02-01T10:00:00.001Z', '1970-01-01T00:00:00Z',
+    '1969-12-31T23:59:59.999Z', '1969-12-31T23:00:00Z', '1969-12-31T22:30:00Z', '0001-01-01T00:59:59.999Z', '9999-12-31T23:59:59.999Z', null],
+  (d) => d.hourOf('x'), KIND.TIMESTAMP));
 });
