@@ -223,6 +223,10 @@ describe('cost.ts: partition and block pruning from resolved conditions', () => 
     // A computed column of the table's column's name prunes nothing, and bills every column the view reads.
     const computed = `SELECT order_id + 100 AS order_id, payload FROM \`${TABLE}\``;
     assert.deepEqual(await read(computed, { order_id: 'order_id', payload: 'payload' }, `SELECT payload FROM \`${VIEW}\` WHERE order_id = 150`), { blocks: 4, columns: ['order_id', 'payload'] });
+    // One WITH name in two scopes (ZetaSQL names the inner one c_1): the outer reference copies the
+    // outer query's column, not the inner constant.
+    const shadowed = `WITH c AS (SELECT order_id AS k, payload FROM \`${TABLE}\`) SELECT k AS id, payload FROM c WHERE EXISTS (WITH c AS (SELECT 1 AS k) SELECT k FROM c)`;
+    assert.deepEqual(await read(shadowed, { id: 'order_id', payload: 'payload' }, `SELECT payload FROM \`${VIEW}\` WHERE id = 150`), { blocks: 1, columns: ['order_id', 'payload'] });
     // A view that reads the table twice: a block one side skips, the other may read.
     const twice = `SELECT order_id, payload FROM \`${TABLE}\` WHERE order_id < 100 UNION ALL SELECT order_id, payload FROM \`${TABLE}\``;
     assert.deepEqual(await read(twice, { order_id: 'order_id', payload: 'payload' }, `SELECT payload FROM \`${VIEW}\` WHERE order_id = 150`), { blocks: 4, columns: ['order_id', 'payload'] });

@@ -153,7 +153,8 @@ function scanOutputIds(scan: unknown): number[] {
  * For each column that copies another unchanged, the column it copies: a computed column that is
  * a plain column reference (`SELECT a AS b` through an expression), and each column of a WITH
  * reference, which stands for the column of the WITH query at the same position. A rename in a
- * SELECT keeps the column's id, so it needs no entry.
+ * SELECT keeps the column's id, so it needs no entry. WITH queries are matched by name: ZetaSQL
+ * names them uniquely within a statement (a second `c` in an inner scope becomes `c_1`).
  */
 export function columnCopies(statement: unknown): Map<number, number> {
   const copies = new Map<number, number>();
