@@ -167,23 +167,22 @@ function digitsToInt64(text) {
     `IF(REGEXP_CONTAINS(${text}, r'^[0-9]+$'), SAFE_CAST(${text} AS INT64), NULL)`;
 }
 
-/** SAFE_CAST of an ISO 8601 / RFC 3339 text to TIMESTAMP (UTC), truncated to microseconds. BigQuery
- * returns NULL where DuckDB's cast is wider: outside 0001-01-01 to 9999-12-31 23:59:59.999999 UTC,
- * for a UTC offset beyond 14:00 (written ±HH:MM at the end; DuckDB takes up to 23:59), and around
- * white space (any text not starting with a digit or ending in a control character or space). The
- * answers are BigQuery's for RFC 3339 texts and these cases; other spellings BigQuery reads (a zone
- * name, an offset without minutes) are for the caller to exclude, as stg_raw_events' pattern does. A text
- * whose first 4 characters are a year from 0002 to 9998 cannot leave the range (an offset moves it by
- * less than a day), so only the others are cast twice: DuckDB does not share the cast between a
- * CASE's condition and its result, which tripled the cost. */
-function safeCastTimestamp(text) {
-  if (!duckdb) return `SAFE_CAST(REGEXP_REPLACE(${text}, r'([.][0-9]{6})[0-9]+', r'\\1') AS TIMESTAMP)`;
+/** An RFC 3339 timestamp text as a TIMESTAMP (UTC), truncated to microseconds: YYYY-MM-DDTHH:MM:SS,
+ * an optional fraction of any length, then Z or a UTC offset ±HH:MM up to 14:00, with T and Z in
+ * upper case (upper-case the text first to accept them in lower case). NULL for any other text, and
+ * where BigQuery's range ends: outside 0001-01-01 to 9999-12-31 23:59:59.999999 UTC. The pattern
+ * anchors both ends, so no white space reaches DuckDB's cast, which reads a wider range and offsets
+ * up to 23:59. A year from 0002 to 9998 cannot leave the range (an offset moves it by less than a
+ * day), so only the others are cast twice: DuckDB does not share the cast between a CASE's condition
+ * and its result. */
+function rfc3339Timestamp(text) {
+  const pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]+)?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$";
+  if (!duckdb) return `IF(REGEXP_CONTAINS(${text}, r'${pattern}'), SAFE_CAST(REGEXP_REPLACE(${text}, r'([.][0-9]{6})[0-9]+', r'\\1') AS TIMESTAMP), NULL)`;
   // Only a text with a fraction can need truncating: the others skip the regular expression.
   const cast = `(CASE WHEN contains(${text}, '.') THEN TRY_CAST(regexp_replace(${text}, '([.][0-9]{6})[0-9]+', '\\1') AS TIMESTAMPTZ) ` +
     `ELSE TRY_CAST(${text} AS TIMESTAMPTZ) END)`;
-  return `(CASE WHEN NOT (ord(${text}) BETWEEN 48 AND 57 AND ord(right(${text}, 1)) > 32) THEN NULL ` +
-    `WHEN substr(${text}, -6, 1) IN ('+', '-') AND substr(${text}, -5) > '14:00' THEN NULL ` +
-    `WHEN ${text} >= '0002' AND ${text} < '9999' AND substr(${text}, 5, 1) = '-' THEN ${cast} ` +
+  return `(CASE WHEN NOT regexp_matches(${text}, '${pattern}') THEN NULL ` +
+    `WHEN ${text} >= '0002' AND ${text} < '9999' THEN ${cast} ` +
     `WHEN ${cast} BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00' THEN ${cast} END)`;
 }
 
@@ -202,6 +201,14 @@ function trim(text) {
   const printable = (character) => `ord(${character}) BETWEEN 33 AND 126`;
   return `(CASE WHEN ${printable(text)} AND ${printable(`right(${text}, 1)`)} THEN ${text} ` +
     `ELSE trim(${text}, ${WHITE_SPACE.map((c) => `chr(${c})`).join(" || ")}) END)`;
+}
+
+/** LTRIM(text): Unicode white space removed from the start only, as trim does at both ends. Where
+ * only the start matters (what a text starts with), it spares trim's look at the last character. */
+function trimStart(text) {
+  if (!duckdb) return `LTRIM(${text})`;
+  return `(CASE WHEN ord(${text}) BETWEEN 33 AND 126 THEN ${text} ` +
+    `ELSE ltrim(${text}, ${WHITE_SPACE.map((c) => `chr(${c})`).join(" || ")}) END)`;
 }
 
 /** Lower-case hex SHA-256 of a STRING's UTF-8 bytes. */
@@ -246,8 +253,9 @@ module.exports = {
   regexpContains,
   safeCastInt64,
   digitsToInt64,
-  safeCastTimestamp,
+  rfc3339Timestamp,
   trim,
+  trimStart,
   sha256Hex,
   timestampDiffSeconds,
   timestampLiteral,

@@ -293,16 +293,21 @@ describe('includes/dialect.js: every helper gives BigQuery’s answer on DuckDB'
     (d) => d.digitsToInt64('x')));
   test('safeCastInt64', () => compare('safeCastInt64', ['5', '+5', '-5', '007', ' 5', '5 ', '\t5\n', '\v5', '\f5', '\u00a05', '0x1A', '- 5', '1.5', '1e3', 'abc', '', '99999999999999999999', '9223372036854775807', null],
     (d) => d.safeCastInt64('x')));
-  test('safeCastTimestamp', () => compare('safeCastTimestamp', ['2024-02-01T10:00:00Z', '2024-02-01T12:00:00+02:00', '2024-02-01T10:00:00.1234567Z',
+  test('rfc3339Timestamp', () => compare('rfc3339Timestamp', ['2024-02-01T10:00:00Z', '2024-02-01T12:00:00+02:00', '2024-02-01T10:00:00.1234567Z',
     '2024-02-01T10:00:00.5-05:30', '2024-02-30T10:00:00Z', 'nope', null,
     // BigQuery's range ends where DuckDB's does not.
     '0000-01-01T00:00:00Z', '0001-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '0001-01-01T00:59:59-01:00',
     '9999-12-31T23:59:59.999999Z', '9999-12-31T23:59:59.9999999Z', '9999-12-31T23:00:00-05:00', '9999-12-31T23:59:59-00:01',
     '0002-01-01T00:00:00+14:00', '9998-12-31T23:59:59-14:00', '2024-02-01T10:00:00+14:01', '2024-02-01T10:00:00-15:00', '2024-02-01T10:00:00+23:59', '50000-01-01T00:00:00Z', '1e5-01-01T00:00:00Z', '12a4-01-01T00:00:00Z', ' 2024-02-01T10:00:00Z', '2024-02-01T10:00:00Z ',
-    '\t2024-02-01T10:00:00Z', '+2024-02-01T10:00:00Z', ''], (d) => d.safeCastTimestamp('x')));
+    '\t2024-02-01T10:00:00Z', '+2024-02-01T10:00:00Z', '',
+    // What RFC 3339 allows and what it does not: the pattern decides on both engines.
+    '2024-02-01T10:00:00+14:00', '2024-02-01T10:00:00-14:00', '2024-02-01T10:00:00.1+13:59', '2024-02-01t10:00:00z', '2024-02-01 10:00:00Z',
+    '2024-02-01T10:00:00', '2024-02-01T10:00Z', '2024-02-01T10:00:00+0200', '2024-02-01T10:00:00+02', '2024-02-01T24:00:00Z',
+    '2024-02-01T10:00:00.Z', '2024-2-01T10:00:00Z', '2024-02-01T10:00:00Z\n'], (d) => d.rfc3339Timestamp('x')));
   // Every Unicode white space character, and look-alikes that are not white space.
   const spaces = ['\t', '\n', '\v', '\f', '\r', ' ', '\u0085', '\u00a0', '\u1680', '\u2000', '\u2005', '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000'];
   test('trim', () => compare('trim', [...spaces.map((c) => `${c}a b${c}`), spaces.join(''), '\u200ba\ufeff', '\u001fa', 'a', '', null], (d) => d.trim('x')));
+  test('trimStart', () => compare('trimStart', [...spaces.map((c) => `${c}a b${c}`), spaces.join(''), '\u200ba\ufeff', '\u001fa', 'a', '', null], (d) => d.trimStart('x')));
   test('regexpContains', () => compare('regexpContains', ['123', '12a', '', 'x9', null], (d) => d.regexpContains('x', '^[0-9]+$')));
   test('sha256Hex', () => compare('sha256Hex', ['abc', '', 'é', 'a#1#b', null], (d) => d.sha256Hex('x')));
   test('timestampDiffSeconds', () => compare('timestampDiffSeconds', ['2024-02-01T10:00:00Z', '2024-02-01T10:00:01.999Z', '2024-02-01T09:59:59.5Z', '2024-03-01T00:00:00Z', null],
