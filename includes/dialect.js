@@ -192,6 +192,8 @@ function rfc3339Timestamp(text) {
 const WHITE_SPACE = [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005,
   0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000
 ];
+/** Those characters as the text DuckDB's trim and ltrim take. */
+const WHITE_SPACE_TEXT = WHITE_SPACE.map((c) => `chr(${c})`).join(" || ");
 
 /** TRIM(text): Unicode white space removed from both ends. DuckDB's one-argument trim removes
  * spaces only, so it is given the characters; that costs 3 times as much, so a text that starts and
@@ -200,7 +202,7 @@ function trim(text) {
   if (!duckdb) return `TRIM(${text})`;
   const printable = (character) => `ord(${character}) BETWEEN 33 AND 126`;
   return `(CASE WHEN ${printable(text)} AND ${printable(`right(${text}, 1)`)} THEN ${text} ` +
-    `ELSE trim(${text}, ${WHITE_SPACE.map((c) => `chr(${c})`).join(" || ")}) END)`;
+    `ELSE trim(${text}, ${WHITE_SPACE_TEXT}) END)`;
 }
 
 /** LTRIM(text): Unicode white space removed from the start only, as trim does at both ends. Where
@@ -208,7 +210,7 @@ function trim(text) {
 function trimStart(text) {
   if (!duckdb) return `LTRIM(${text})`;
   return `(CASE WHEN ord(${text}) BETWEEN 33 AND 126 THEN ${text} ` +
-    `ELSE ltrim(${text}, ${WHITE_SPACE.map((c) => `chr(${c})`).join(" || ")}) END)`;
+    `ELSE ltrim(${text}, ${WHITE_SPACE_TEXT}) END)`;
 }
 
 /** Lower-case hex SHA-256 of a STRING's UTF-8 bytes. */
