@@ -3,7 +3,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import vm from 'node:vm';
 import { ZetaSqlServer } from '../orchestrator/bigquery/zetasql.js';
 import { PACKAGE_ROOT } from '../orchestrator/config.js';
 import { compileProject, type CompiledGraph } from '../orchestrator/dataform/compile.js';
@@ -16,6 +15,7 @@ import type { Value } from '../orchestrator/warehouse/warehouse.js';
 import { cliOk } from './support/cli.js';
 import { KIND, canonicalRows, duckTypeKind, evaluate, kindName, type Evaluated, type ZetaTable } from './support/differential.js';
 import { HOSTILE_CITY as HOSTILE, handWorkedDeliveries } from './support/analytics.js';
+import { loadIncludes } from './support/includes.js';
 import { message, order } from './support/fixtures.js';
 import { LocalPipeline, anchorPath, delivery, fileDeliveries, pipelineFactory, type PlainRow } from './support/pipeline.js';
 import type { Delivery } from './support/reference.js';
@@ -30,18 +30,8 @@ let server: ZetaSqlServer | undefined;
 before(async () => { server = await ZetaSqlServer.start(); });
 after(() => server?.stop());
 
-type Include = Record<string, (...args: never[]) => string> & Record<string, unknown>;
-
 /** includes/dialect.js, increment.js and analytics.js, loaded as Dataform loads them, for one engine. */
-function includes(engine: 'bigquery' | 'duckdb'): { analytics: Include } {
-  const sandbox: Record<string, unknown> = { dataform: { projectConfig: { vars: { engine } } } };
-  for (const name of ['dialect', 'increment', 'analytics']) {
-    const module = { exports: {} };
-    vm.runInNewContext(readFileSync(path.join(PACKAGE_ROOT, 'includes', `${name}.js`), 'utf8'), { ...sandbox, module });
-    sandbox[name] = module.exports;
-  }
-  return { analytics: sandbox.analytics as Include };
-}
+const includes = (engine: 'bigquery' | 'duckdb') => loadIncludes(engine, ['dialect', 'increment', 'analytics']);
 
 /** The response-time statistics of `responseTimes` over `cases`, grouped by `g`, on both engines. */
 async function statisticsOnBothEngines(cases: [string | null, number | null][]): Promise<{ zeta: Evaluated; duck: unknown[][] }> {

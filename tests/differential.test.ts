@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import vm from 'node:vm';
 import { ZetaSqlServer } from '../orchestrator/bigquery/zetasql.js';
 import { PACKAGE_ROOT, loadProjectConfig } from '../orchestrator/config.js';
 import { compileProject, type CompiledGraph } from '../orchestrator/dataform/compile.js';
@@ -15,6 +12,7 @@ import { openLocalWarehouse } from '../orchestrator/warehouse/local.js';
 import { RAW_COLUMNS, Timestamp, type Value } from '../orchestrator/warehouse/warehouse.js';
 import { KIND, canonical, canonicalRows, duckTypeKind, evaluate, kindName, type ZetaTable } from './support/differential.js';
 import { message, order } from './support/fixtures.js';
+import { loadIncludes } from './support/includes.js';
 import { LocalPipeline, anchorPath, delivery, fileDeliveries } from './support/pipeline.js';
 import type { Delivery } from './support/reference.js';
 
@@ -210,17 +208,10 @@ interface JsonPaths {
 
 const isStrictJson = (text: string) => { try { JSON.parse(text); return true; } catch { return false; } };
 
-/** includes/dialect.js loaded as Dataform would, for one engine. */
-/** includes/dialect.js with increment.js's helpers beside it, loaded as Dataform loads them, for one engine. */
+/** includes/dialect.js with increment.js's hourOf beside it, loaded as Dataform loads them, for one engine. */
 function dialect(engine: 'bigquery' | 'duckdb'): Record<string, (...args: string[]) => string> {
-  const sandbox: Record<string, unknown> = { dataform: { projectConfig: { vars: { engine } } } };
-  for (const name of ['dialect', 'increment']) {
-    const module = { exports: {} };
-    vm.runInNewContext(readFileSync(path.join(PACKAGE_ROOT, 'includes', `${name}.js`), 'utf8'), { ...sandbox, module });
-    sandbox[name] = module.exports;
-  }
-  const increment = sandbox.increment as Record<string, (...args: string[]) => string>;
-  return { ...(sandbox.dialect as Record<string, (...args: string[]) => string>), hourOf: increment.hourOf };
+  const { dialect: helpers, increment } = loadIncludes(engine, ['dialect', 'increment']) as unknown as Record<string, Record<string, (...args: string[]) => string>>;
+  return { ...helpers, hourOf: increment.hourOf };
 }
 
 describe('includes/dialect.js: every helper gives BigQuery’s answer on DuckDB', () => {

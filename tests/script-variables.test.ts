@@ -2,26 +2,17 @@
 // variables, arrays are temporary tables; both end with the action that declared them, as a
 // BigQuery script's variables do. Real DuckDB files.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import vm from 'node:vm';
-import { PACKAGE_ROOT } from '../orchestrator/config.js';
 import { DuckDbWarehouse } from '../orchestrator/warehouse/duckdb.js';
+import { loadIncludes } from './support/includes.js';
 
 type Increment = Record<string, (...args: string[]) => string>;
 
 /** includes/dialect.js and increment.js, loaded as Dataform loads them, for the local engine. */
-function increment(): Increment {
-  const sandbox: Record<string, unknown> = { dataform: { projectConfig: { vars: { engine: 'duckdb' } } } };
-  for (const name of ['dialect', 'increment']) {
-    const module = { exports: {} };
-    vm.runInNewContext(readFileSync(path.join(PACKAGE_ROOT, 'includes', `${name}.js`), 'utf8'), { ...sandbox, module });
-    sandbox[name] = module.exports;
-  }
-  return sandbox.increment as Increment;
-}
+const increment = () => loadIncludes('duckdb', ['dialect', 'increment']).increment as unknown as Increment;
 
 describe('script variables on the local warehouse', () => {
   const inc = increment();
