@@ -24,17 +24,6 @@ import { RAW_COLUMNS, Timestamp, rawPartitionsTarget, type QueryResult, type Raw
 const CHUNK_ROWS = 2048;
 /** includes/increment.js keeps an array variable in a temporary table of one column, `value`, named with this prefix. */
 const SCRIPT_ARRAY_PREFIX = 'script_array_';
-/**
- * How the tables a run keeps (the event log, the marts, the raw table) are compressed. By default
- * DuckDB analyses every compression method on every column segment it writes and keeps the smallest;
- * for strings that means building both a dictionary and an FSST symbol table. Forcing FSST (which
- * DuckDB applies to strings only; other types keep their automatic choice) skips that analysis:
- * a first build of 1.12M events wrote the event log in 0.25 to 0.5 s less, for a warehouse file
- * 4% larger (523 against 501 MB). DuckDB lists force_compression among its debug settings, so its
- * effect is pinned with the DuckDB version in package-lock.json; disabling the dictionary alone, the
- * regular setting, gained nothing.
- */
-const KEPT_TABLE_COMPRESSION = 'fsst';
 
 const quoteIdentifier = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const quoteTarget = (t: Target) => [t.database, t.schema, t.name].map(quoteIdentifier).join('.');
@@ -264,7 +253,6 @@ export class DuckDbWarehouse implements Warehouse {
       await connection.run(`SET memory_limit = ${quoteLiteral(memory.start)}`);
       await connection.run(`SET temp_directory = ${quoteLiteral(path.join(path.dirname(file), 'duckdb-tmp'))}`);
       await connection.run(`SET preserve_insertion_order = false`);
-      await connection.run(`SET force_compression = ${quoteLiteral(KEPT_TABLE_COMPRESSION)}`);
       connection.registerScalarFunction(strictJsonValid);
       await connection.run(
         `ATTACH ${quoteLiteral(file)} AS ${quoteIdentifier(options.database)}${readOnly ? ' (READ_ONLY)' : ''}`,
@@ -413,15 +401,16 @@ export class DuckDbWarehouse implements Warehouse {
       return;
     }
     // A table every run replaces is read once or twice before the next run drops it: compressing its
-    // strings cost more CPU than writing and reading them plain (1.5 of 6.7 CPU s for a million
-    // parsed deliveries).
-    await this.connection.run(`SET force_compression = 'auto'`);
+    // strings (DuckDB tries dictionary and FSST on every column as it writes) cost more CPU than
+    // writing and reading them plain (1.5 of 6.7 CPU s for a million parsed deliveries). Kept tables
+    // keep DuckDB's own choice: forcing FSST on them (the debug setting force_compression) wrote the
+    // event log faster but, about one run in six of tests/incremental.test.ts, left a segment DuckDB
+    // could not read back ("invalid fsst_symbol_table_offset"), which invalidates the database.
     await this.connection.run(`SET disabled_compression_methods = 'dictionary,fsst'`);
     try {
       await this.runModelSql(create);
     } finally {
       await this.connection.run('RESET disabled_compression_methods');
-      await this.connection.run(`SET force_compression = ${quoteLiteral(KEPT_TABLE_COMPRESSION)}`);
     }
   }
 
