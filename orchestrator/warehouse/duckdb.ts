@@ -177,6 +177,8 @@ export class DuckDbWarehouse implements Warehouse {
     private readonly connection: DuckDBConnection,
     private readonly instance: DuckDBInstance,
     private readonly sandboxed: boolean,
+    /** The name the warehouse file is attached under. */
+    private readonly database: string,
     private memory: MemoryBudget,
     private readonly log: (line: string) => void,
     private readonly profileFile?: string,
@@ -283,7 +285,7 @@ export class DuckDbWarehouse implements Warehouse {
       if (isOutOfMemory(error)) throw new UserError(`the memory limit ${memory.start} is too small to open the warehouse: raise --memory`);
       throw error;
     }
-    return new DuckDbWarehouse(connection, instance, Boolean(options.sandbox), memory, log, options.profileFile);
+    return new DuckDbWarehouse(connection, instance, Boolean(options.sandbox), options.database, memory, log, options.profileFile);
   }
 
   async ensureDataset(database: string, schema: string): Promise<void> {
@@ -616,9 +618,21 @@ export class DuckDbWarehouse implements Warehouse {
     return Number(reader.getRows()[0]?.[0] ?? 0);
   }
 
-  close(): Promise<void> {
-    this.connection.closeSync();
-    this.instance.closeSync();
-    return Promise.resolve();
+  /**
+   * Detaches the file, then closes. DuckDB frees a database when the last object referencing it
+   * goes, not when the instance is closed: a result still referenced (a stream read part way) kept
+   * it alive, and when the garbage collector freed it, its checkpoint wrote its own, older view over
+   * the file, losing rows another open had committed since (and, in one run, leaving a string
+   * segment DuckDB could not read back). Detaching checkpoints the file and releases it now.
+   */
+  async close(): Promise<void> {
+    try {
+      // A new statement ends any result still being streamed on this connection.
+      await this.connection.run('USE memory');
+      await this.connection.run(`DETACH ${quoteIdentifier(this.database)}`);
+    } finally {
+      this.connection.closeSync();
+      this.instance.closeSync();
+    }
   }
 }
