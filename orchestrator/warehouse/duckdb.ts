@@ -620,11 +620,11 @@ export class DuckDbWarehouse implements Warehouse {
 
   /**
    * Detaches the file, then closes. DuckDB frees a database when the last object referencing it
-   * goes, not when the instance is closed: an object of it still referenced in JavaScript (a stream
-   * read part way, say) keeps it alive, and when the garbage collector freed it, its checkpoint wrote
-   * its own, older view over the file, losing rows another open had committed since (and, in one run,
-   * leaving a string segment DuckDB could not read back). Detaching checkpoints the file and releases
-   * it now.
+   * goes, not when the instance is closed: a stream read part way (query's first rows: the runner's
+   * sample of a check or a report view), which the Node bindings cannot free, keeps it alive until
+   * the garbage collector frees the stream, and then its checkpoint wrote its own, older view over
+   * the file, losing rows another open had committed since (and, in one run, leaving a string segment
+   * DuckDB could not read back). Detaching checkpoints the file and releases it now.
    */
   async close(): Promise<void> {
     try {
