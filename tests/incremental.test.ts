@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { UserError } from '../orchestrator/errors.js';
-import type { RunSummary } from '../orchestrator/runner/run.js';
+import { throwIfInterrupted, type RunSummary } from '../orchestrator/runner/run.js';
 import { message, order } from './support/fixtures.js';
 import { LocalPipeline, delivery, pipelineFactory, type PlainRow } from './support/pipeline.js';
 import type { Delivery } from './support/reference.js';
@@ -117,11 +117,17 @@ describe('incremental runs read what changed, and equal a build from scratch', (
     const before = await snapshot(p);
     const secondBatch = [delivery(message(32, 'customer', '2024-02-01T11:00:00Z'), at(T0, 5))];
     await p.append(secondBatch);
-    const interrupted = await p.transform({ signal: AbortSignal.abort(), allowFailure: true });
+    const signal = AbortSignal.abort();
+    const interrupted = await p.transform({ signal, allowFailure: true });
     assert.equal(interrupted.ok, false);
     assert.ok(interrupted.actions.length > 0 && interrupted.actions.every((a) => a.status === 'skipped' && a.error === 'interrupted before it started'));
+    // What `transform` and `up` exit with.
+    const all = interrupted.actions.length;
+    assert.throws(() => throwIfInterrupted(interrupted, signal, ' while running the models'), (error: Error) => error instanceof UserError && error.exitCode === 130 &&
+      error.message === `interrupted while running the models: ${all} of ${all} actions did not run (the next transform runs them)`);
     assert.deepEqual(await snapshot(p), before);
-    await p.transform();
+    const resumed = await p.transform();
+    assert.doesNotThrow(() => throwIfInterrupted(resumed, signal), 'a run that skipped nothing is not reported as interrupted');
     assert.deepEqual(await snapshot(p), await builtAtOnce([...firstBatch, ...secondBatch]));
   });
 

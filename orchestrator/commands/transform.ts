@@ -5,6 +5,7 @@ import { resolveGcpSettings } from '../gcp/settings.js';
 import { planBigQueryTransform, runBigQueryTransform } from '../gcp/transform.js';
 import { actionLine, renderRunSummary, runSummaryJson } from '../output/runSummary.js';
 import { transformLocal } from '../runner/local.js';
+import { throwIfInterrupted } from '../runner/run.js';
 import { withWorkdirLock } from '../workdir/lock.js';
 import { type CommonArgs, type TargetArgs, abortOnInterrupt, contextOf, log, parseVars, print, printJson, withCommonOptions, withTargetOptions, withVarsOption } from './common.js';
 
@@ -64,8 +65,7 @@ async function onDuckDb(args: SelectionArgs, selection: Selection, fullRefresh: 
     transformLocal({ project, workdir, selection, fullRefresh, vars: parseVars(args.vars), signal, onActionDone: (result) => log(actionLine(result)) }));
   if (json) printJson(runSummaryJson(summary));
   else print(renderRunSummary(summary));
-  const interrupted = signal.aborted ? summary.actions.filter((a) => a.status === 'skipped').length : 0;
-  if (interrupted > 0) throw new UserError(`interrupted: ${interrupted} of ${summary.actions.length} actions did not run (the next transform runs them)`, 130);
+  throwIfInterrupted(summary, signal);
   if (!summary.ok) process.exitCode = 1;
 }
 

@@ -11,7 +11,7 @@ import { start as startEmulator, stop as stopEmulator } from '../pubsub/emulator
 import type { PublishSummary } from '../pubsub/publisher.js';
 import type { SinkSummary } from '../pubsub/sink.js';
 import { transformLocal } from '../runner/local.js';
-import type { ActionResult, RunSummary } from '../runner/run.js';
+import { throwIfInterrupted, type ActionResult, type RunSummary } from '../runner/run.js';
 import { LocalBuckets } from '../storage/bucket.js';
 import { statInputFile } from '../storage/inputFile.js';
 import { openLocalWarehouse } from '../warehouse/local.js';
@@ -91,8 +91,7 @@ export async function runUp(options: UpOptions): Promise<UpSummary> {
     }
     log('running the models');
     const transform = await transformLocal({ project, workdir, onActionDone: options.onActionDone, signal: options.signal });
-    const interrupted = options.signal?.aborted ? transform.actions.filter((a) => a.status === 'skipped').length : 0;
-    if (interrupted > 0) throw new UserError(`interrupted while running the models: ${interrupted} of ${transform.actions.length} actions did not run (the next transform runs them)`, 130);
+    throwIfInterrupted(transform, options.signal, ' while running the models');
     const reader = await openLocalWarehouse(project, workdir, true);
     try {
       // A failed run may leave tables uncreated: they count as null, so the summary still shows why it failed.

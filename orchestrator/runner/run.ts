@@ -1,5 +1,5 @@
 import { mergeConditionList } from '../bigquery/statements.js';
-import { errorMessage } from '../errors.js';
+import { UserError, errorMessage } from '../errors.js';
 import type { Action } from '../dataform/graph.js';
 import type { MergeCounts, Row, Warehouse } from '../warehouse/warehouse.js';
 
@@ -147,4 +147,14 @@ export async function runActions(warehouse: Warehouse, actions: Action[], option
   }
   const list = [...results.values()];
   return { ok: list.every((r) => r.status === 'ok'), seconds: list.reduce((sum, r) => sum + r.seconds, 0), actions: list };
+}
+
+/**
+ * When an interrupt cut the run short, the error to exit with (130): how many actions did not run.
+ * `during` says what was running, for a command that does more than run the models.
+ */
+export function throwIfInterrupted(summary: RunSummary, signal: AbortSignal | undefined, during = ''): void {
+  const skipped = signal?.aborted ? summary.actions.filter((a) => a.status === 'skipped').length : 0;
+  if (skipped === 0) return;
+  throw new UserError(`interrupted${during}: ${skipped} of ${summary.actions.length} actions did not run (the next transform runs them)`, 130);
 }
