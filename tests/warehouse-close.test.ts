@@ -25,8 +25,8 @@ async function count(file: string): Promise<number> {
 // DuckDB frees a database when the last object that references it goes, not when the instance is
 // closed: a stream read part way (the runner's sample of a check or a report view), which the Node
 // bindings cannot free, keeps it open, and its destructor later checkpoints its own, older view over
-// the file.
-// Processes that open the same file one after another (the tests, `up`) then lost committed rows.
+// the file. A process that opens the same file one time after another (`up`, the tests) then lost
+// committed rows.
 test('a closed warehouse leaves its file complete and never writes to it again, even while a result of it is still referenced', async () => {
   const file = path.join(dir, 'w.duckdb');
   const first = await DuckDbWarehouse.open(file, { database: 'w' });
