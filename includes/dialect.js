@@ -194,14 +194,15 @@ const WHITE_SPACE = [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680, 0x2
 ];
 /** Those characters as the text DuckDB's trim and ltrim take. */
 const WHITE_SPACE_TEXT = WHITE_SPACE.map((c) => `chr(${c})`).join(" || ");
+/** DuckDB: the first character of `text` is printable ASCII, so no white space to trim there. */
+const startsPrintable = (text) => `ord(${text}) BETWEEN 33 AND 126`;
 
 /** TRIM(text): Unicode white space removed from both ends. DuckDB's one-argument trim removes
  * spaces only, so it is given the characters; that costs 3 times as much, so a text that starts and
  * ends with a printable ASCII character (nearly all) is taken as it is. */
 function trim(text) {
   if (!duckdb) return `TRIM(${text})`;
-  const printable = (character) => `ord(${character}) BETWEEN 33 AND 126`;
-  return `(CASE WHEN ${printable(text)} AND ${printable(`right(${text}, 1)`)} THEN ${text} ` +
+  return `(CASE WHEN ${startsPrintable(text)} AND ${startsPrintable(`right(${text}, 1)`)} THEN ${text} ` +
     `ELSE trim(${text}, ${WHITE_SPACE_TEXT}) END)`;
 }
 
@@ -209,7 +210,7 @@ function trim(text) {
  * only the start matters (what a text starts with), it spares trim's look at the last character. */
 function trimStart(text) {
   if (!duckdb) return `LTRIM(${text})`;
-  return `(CASE WHEN ord(${text}) BETWEEN 33 AND 126 THEN ${text} ` +
+  return `(CASE WHEN ${startsPrintable(text)} THEN ${text} ` +
     `ELSE ltrim(${text}, ${WHITE_SPACE_TEXT}) END)`;
 }
 
