@@ -98,7 +98,7 @@ async function runAction(warehouse: Warehouse, action: Exclude<Action, { kind: '
   } else {
     await runStatements(warehouse, table.preOps);
     await options.beforeWrite?.(action, 'create');
-    await warehouse.createOrReplaceTable(target, table.query, { transient: table.type === 'table', partitionBy: table.bigquery?.partitionBy });
+    await warehouse.createOrReplaceTable(target, table.query, { partitionBy: table.bigquery?.partitionBy });
     await runStatements(warehouse, table.postOps);
   }
   const mode = incremental ? (table.uniqueKey?.length ? 'merged' : 'inserted') : existing ? 'replaced' : 'created';

@@ -33,8 +33,6 @@ export interface QueryResult {
 }
 
 export interface TableOptions {
-  /** Replaced by every run (a Dataform `table`), not kept: a local warehouse may store it uncompressed. */
-  transient?: boolean;
   /** BigQuery's partitioning of the table, if any (`bigquery.partitionBy`): a local warehouse, which has no partitions, may store the rows in its order. */
   partitionBy?: string;
 }
