@@ -63,6 +63,25 @@ function jsonIsObject(json) {
     `COALESCE(STARTS_WITH(JSON_QUERY(${json}, '$'), '{'), FALSE)`;
 }
 
+/** For jsonPaths and jsonStringPaths: checks the paths; the DuckDB STRUCT reading each as `type`,
+ * and a reader of one field of it. */
+function pathFields(helper, paths, type) {
+  const names = paths.map((path) => {
+    if (!/^\$\.[A-Za-z_][A-Za-z0-9_]*$/.test(path)) throw new Error(`${helper}: unsupported path ${path}`);
+    return path.slice(2);
+  });
+  // DuckDB's struct field names are case-insensitive.
+  if (new Set(names.map((n) => n.toLowerCase())).size !== names.length) throw new Error(`${helper}: names must differ in more than case: ${paths.join(", ")}`);
+  const field = (parsed, path) => {
+    if (!paths.includes(path)) throw new Error(`${helper}: ${path} is not one of ${paths.join(", ")}`);
+    return `${parsed}."${path.slice(2)}"`;
+  };
+  return {
+    field,
+    structure: `{${names.map((n) => `"${n}":"${type}"`).join(",")}}`
+  };
+}
+
 /**
  * Several top-level fields of one JSON text, read with one parse per row. BigQuery's JSON functions
  * take the text and a path as they are. DuckDB's each parse the whole text on every call, so on
@@ -78,17 +97,10 @@ function jsonIsObject(json) {
  * when the text is not JSON. Paths are `$.name`, with names that differ in more than case.
  */
 function jsonPaths(paths) {
-  const names = paths.map((path) => {
-    if (!/^\$\.[A-Za-z_][A-Za-z0-9_]*$/.test(path)) throw new Error(`jsonPaths: unsupported path ${path}`);
-    return path.slice(2);
-  });
-  // DuckDB's struct field names are case-insensitive.
-  if (new Set(names.map((n) => n.toLowerCase())).size !== names.length) throw new Error(`jsonPaths: names must differ in more than case: ${paths.join(", ")}`);
-  const field = (parsed, path) => {
-    if (!paths.includes(path)) throw new Error(`jsonPaths: ${path} is not one of ${paths.join(", ")}`);
-    return `${parsed}."${path.slice(2)}"`;
-  };
-  const structure = `{${names.map((n) => `"${n}":"JSON"`).join(",")}}`;
+  const {
+    field,
+    structure
+  } = pathFields("jsonPaths", paths, "JSON");
   return {
     /** The per-row parse, selected once as a column; BigQuery: the text itself. json_transform
      * throws on text that is not JSON, so DuckDB guards it with json_valid (a second parse), unless
@@ -112,6 +124,30 @@ function jsonPaths(paths) {
     },
     /** Like jsonQuery. */
     query: (parsed, path) => duckdb ? `CAST(${field(parsed, path)} AS VARCHAR)` : `JSON_QUERY(${parsed}, '${path}')`,
+  };
+}
+
+/**
+ * Like jsonPaths' parse and value, for a JSON object whose values are strings, as Pub/Sub's message
+ * attributes are (a map of strings). On DuckDB the parse reads every field as VARCHAR, which
+ * unescapes strings as it reads them, so no field is parsed a second time (jsonPaths parses each
+ * string field again to unescape it). A field that reads as an object or an array (its JSON text),
+ * or a string starting with '[', '\\' or a character that sorts from '{' on (non-ASCII included),
+ * is read again from `json` by jsonValue, so `value` gives jsonValue's answer for any text; `json`
+ * must be in scope wherever `value` is used.
+ */
+function jsonStringPaths(json, paths) {
+  const {
+    field,
+    structure
+  } = pathFields("jsonStringPaths", paths, "VARCHAR");
+  return {
+    parse: () => duckdb ? `(CASE WHEN json_valid(${json}) THEN json_transform(${json}, '${structure}') END)` : json,
+    value: (parsed, path) => {
+      if (!duckdb) return `JSON_VALUE(${parsed}, '${path}')`;
+      const f = field(parsed, path);
+      return `(CASE WHEN ${f} >= '{' OR (${f} >= '[' AND ${f} < ']') THEN ${jsonValue(json, path)} ELSE ${f} END)`;
+    },
   };
 }
 
@@ -249,6 +285,7 @@ module.exports = {
   jsonQuery,
   jsonIsObject,
   jsonPaths,
+  jsonStringPaths,
   countIf,
   sumInt64,
   firstBy,

@@ -206,6 +206,12 @@ interface JsonPaths {
   query(parsed: string, path: string): string;
 }
 
+/** What includes/dialect.js's jsonStringPaths returns. */
+interface JsonStringPaths {
+  parse(): string;
+  value(parsed: string, path: string): string;
+}
+
 const isStrictJson = (text: string) => { try { JSON.parse(text); return true; } catch { return false; } };
 
 /** includes/dialect.js with increment.js's hourOf beside it, loaded as Dataform loads them, for one engine. */
@@ -267,6 +273,11 @@ describe('includes/dialect.js: every helper gives BigQuery’s answer on DuckDB'
     test(`jsonPaths ${read} of text known to be JSON`, () => compare(`jsonPaths.${read}`, [...jsonTexts, ...oddJsonTexts].filter((x) => x === null || isStrictJson(x)),
       (d) => `(SELECT ${paths(d)[read]('p', '$.a')} FROM (SELECT ${paths(d).parse('x', { valid: true })} AS p))`));
   }
+  // jsonStringPaths, for objects of strings (message attributes), falls back to reading the text (x)
+  // again where a field reads as an object or array, or starts like one: jsonValue's answer for any text.
+  const stringPaths = (d: typeof bq) => (d.jsonStringPaths as unknown as (json: string, p: string[]) => JsonStringPaths)('x', ['$.b', '$.a']);
+  test('jsonStringPaths value', () => compare('jsonStringPaths.value', [...jsonTexts, ...oddJsonTexts, '{"a":"|x"}', '{"a":"}"}', '{"a":"~"}', '{"a":"\\u00e9"}', '{"a":"z"}'],
+    (d) => `(SELECT ${stringPaths(d).value('p', '$.a')} FROM (SELECT ${stringPaths(d).parse()} AS p))`));
   test('countIf and sumInt64 return INT64', async () => {
     const values = '(SELECT 1 AS v UNION ALL SELECT 2 UNION ALL SELECT 3)';
     await compare('countIf', ['1', null], (d) => `(SELECT ${d.countIf('v > 1')} FROM ${values})`);
