@@ -400,10 +400,10 @@ export class DuckDbWarehouse implements Warehouse {
     const create = `CREATE OR REPLACE TABLE ${quoteTarget(target)} AS ${select}`;
     // The models' tables are written without string compression. DuckDB otherwise builds a dictionary
     // and an FSST symbol table for every string column segment it writes and keeps the smaller, which
-    // cost more CPU than writing the strings plain: a first build of 1.12M events took 3.6 to 3.7 s
-    // against 4.0 to 4.1 s with dictionaries off and 4.2 to 4.4 s with both on (alternating runs), for
-    // a warehouse file 20% larger (950 MB against 790 MB). Tables a run merges into keep DuckDB's
-    // choice for the rows it adds, and the raw table, which the sink appends to, keeps it too.
+    // cost more CPU than writing the strings plain: a first build of 1.12M events took 3.62 to 3.73 s
+    // against 4.01 to 4.07 s with dictionaries off only (alternating runs), for a warehouse file a
+    // fifth larger (README, "Building from raw"). Rows a run merges in keep DuckDB's choice, and so
+    // does the raw table, which the sink appends to.
     await this.connection.run(`SET disabled_compression_methods = 'dictionary,fsst'`);
     try {
       await this.runModelSql(create);
